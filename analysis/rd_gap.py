@@ -1,0 +1,289 @@
+"""python -m analysis.rd_gap: train FlowCodecs across beta and show how far each is from R(D), and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from analysis.measure import measure_point
+from ibflow.codec import FlowCodec
+from ibflow.train import TrainConfig, TrainingDiverged, train
+from synthetic import SOURCES, Source, get_source
+
+__all__ = ["build_parser", "main", "SweepSettings", "run_sweep", "default_betas", "format_table", "source_params"]
+
+GAP_TARGET_BITS = 0.02
+
+
+@dataclass
+class SweepSettings:
+    """Everything a sweep point needs; picklable so points can run in worker processes."""
+
+    source: str
+    params: dict[str, Any]
+    betas: list[float]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decoder: str = "learned"
+    sigma: float = 1.0
+    learn_sigma: bool = False
+    depth: int = 2
+    hidden: int = 32
+    n_eval: int = 262_144
+    delta: float | None = None
+    device: str = "cpu"
+    checkpoint_dir: str | None = None
+
+
+def default_betas(source: Source) -> list[float]:
+    """Six betas from high to low rate, scaled to the source: for a Gaussian, D* = beta/2 per
+    dimension, so beta = 2 * (mean per-dimension variance) * {0.025 ... 0.75} spans about 2.7 to
+    0.2 bits per dimension."""
+    s2 = float(np.mean(source.variance()))
+    return [round(2 * s2 * f, 6) for f in (0.025, 0.05, 0.1, 0.25, 0.5, 0.75)]
+
+
+def _run_point(settings: SweepSettings, beta: float, progress: bool) -> dict[str, Any]:
+    torch.set_num_threads(1)  # one thread per point: sweep points run in parallel processes
+    source = get_source(settings.source, **settings.params)
+    torch.manual_seed(settings.train.seed)
+    codec = FlowCodec(
+        source.dim,
+        decoder=settings.decoder,  # type: ignore[arg-type]
+        sigma=settings.sigma,
+        learn_sigma=settings.learn_sigma,
+        depth=settings.depth,
+        hidden=settings.hidden,
+    ).to(settings.device)
+    device = torch.device(settings.device)
+    sample = lambda n, seed: source.sample(n, seed=seed).to(device)  # noqa: E731
+    ckpt = None
+    if settings.checkpoint_dir is not None:
+        ckpt = Path(settings.checkpoint_dir) / f"{settings.source}_beta{beta:g}.pt"
+    start = time.perf_counter()
+    try:
+        result = train(codec, sample, beta, settings.train, checkpoint=ckpt, progress=progress)
+    except TrainingDiverged as e:
+        return {"beta": beta, "error": str(e), "violations": [f"training diverged: {e}"]}
+    codec = codec.cpu()
+    point = measure_point(codec, source, beta, n_eval=settings.n_eval, seed=settings.train.seed, delta=settings.delta)
+    point["train_seconds"] = result.seconds
+    point["point_seconds"] = time.perf_counter() - start
+    return point
+
+
+def run_sweep(settings: SweepSettings, jobs: int = 1, progress: bool = True) -> tuple[list[dict[str, Any]], bool]:
+    """Train and measure every beta; returns (points sorted by beta, interrupted). Ctrl-C stops
+    cleanly and returns what was finished."""
+    points: list[dict[str, Any]] = []
+    interrupted = False
+    bar = tqdm(total=len(settings.betas), desc="sweep", disable=not progress)
+    try:
+        if jobs <= 1:
+            for beta in settings.betas:
+                points.append(_run_point(settings, beta, progress))
+                bar.update()
+        else:
+            ctx = mp.get_context("spawn")  # safe with torch's thread pools, same on every OS
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = [pool.submit(_run_point, settings, b, False) for b in settings.betas]
+                try:
+                    for fut in as_completed(futures):
+                        points.append(fut.result())
+                        bar.update()
+                except KeyboardInterrupt:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: reporting the points that finished", file=sys.stderr)
+    finally:
+        bar.close()
+    return sorted(points, key=lambda p: p["beta"]), interrupted
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
+    """The table printed by the CLI (bits per sample; D is squared error summed over dimensions)."""
+    rd_head = "R(D)" if exact_rd else "R(D) [lo, up]"
+    head = (
+        f"{'beta':>7} {'D':>8} {'D*':>8} {rd_head:>17} {'E KL ±95%':>17} {'I(X;Z) sandwich':>17} "
+        f"{'binned (D)':>17} {'coded (D)':>17} {'gap = prior + channel':>26}  flag"
+    )
+    lines = [head, "-" * len(head)]
+    for p in points:
+        if "error" in p:
+            lines.append(f"{p['beta']:>7g}  {p['error']}")
+            continue
+        rd = _fmt(p["rd_lower"]) if exact_rd else f"[{_fmt(p['rd_lower'])}, {_fmt(p['rd_upper'])}]"
+        kl_half = 0.5 * (p["rate_kl_ci"][1] - p["rate_kl_ci"][0])
+        gap = f"{p['gap']:+.4f} = {p['gap_prior']:+.4f} {p['gap_channel']:+.4f}"
+        flag = "VIOLATION" if p["violations"] else ("ok" if p["gap"] <= GAP_TARGET_BITS else "gap>target")
+        kl = f"{p['rate_kl']:.4f} ±{kl_half:.4f}"
+        mi = f"[{p['mi_lower']:.4f},{p['mi_upper']:.4f}]"
+        binned = f"{p['rate_binned']:.4f} ({p['distortion_binned']:.4f})"
+        coded = f"{p['rate_coded']:.4f} ({p['distortion_coded']:.4f})"
+        lines.append(
+            f"{p['beta']:>7g} {p['distortion']:>8.4f} {_fmt(p['distortion_theory']):>8} {rd:>17} {kl:>17} "
+            f"{mi:>17} {binned:>17} {coded:>17} {gap:>26}  {flag}"
+        )
+    return "\n".join(lines)
+
+
+def source_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Source parameters from the command line (only the ones given)."""
+    params: dict[str, Any] = json.loads(args.params) if args.params else {}
+    for name in ("variance", "variances", "covariance", "scale", "weights", "means", "covariances", "dim"):
+        value = getattr(args, name, None)
+        if value is not None:
+            params[name] = json.loads(value) if isinstance(value, str) else value
+    return params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.rd_gap",
+        description="Train FlowCodecs across beta on a source with known R(D) and report the gap to R(D), "
+        "measured four ways (E KL, the I(X;Z) sandwich, binned rate, real bitstream). Rates in bits per sample.",
+    )
+    src = p.add_argument_group("source")
+    src.add_argument("--source", choices=sorted(SOURCES), default="gaussian")
+    src.add_argument("--variance", type=float, help="gaussian: variance (default 1)")
+    src.add_argument("--dim", type=int, help="gaussian, laplace: number of i.i.d. components (default 1)")
+    src.add_argument("--variances", type=float, nargs="+", help="gaussian-vector: per-component variances")
+    src.add_argument("--covariance", type=str, help="gaussian-vector: covariance matrix as JSON")
+    src.add_argument("--scale", type=float, help="laplace: scale b (default 1)")
+    src.add_argument("--weights", type=str, help="mixture: weights as JSON, shape (k,)")
+    src.add_argument("--means", type=str, help="mixture: means as JSON, shape (k, d)")
+    src.add_argument("--covariances", type=str, help="mixture: covariances as JSON, shape (k, d, d)")
+    src.add_argument("--params", type=str, help="any source parameters as one JSON object")
+    cod = p.add_argument_group("codec and training")
+    cod.add_argument("--betas", type=float, nargs="+", help="rate multipliers (default: six spanning low to high rate)")
+    cod.add_argument("--steps", type=int, default=None, help="training steps per point (default 600; --quick 150)")
+    cod.add_argument("--batch-size", type=int, default=2048)
+    cod.add_argument("--lr", type=float, default=1e-2)
+    cod.add_argument("--schedule", choices=["constant", "linear", "cosine"], default="linear", help="beta warm-up")
+    cod.add_argument("--seed", type=int, default=0)
+    cod.add_argument("--decoder", choices=["learned", "inverse"], default="learned")
+    cod.add_argument("--sigma", type=float, default=1.0, help="latent noise scale (default 1)")
+    cod.add_argument("--learn-sigma", action="store_true", help="train sigma as well")
+    cod.add_argument("--depth", type=int, default=2, help="flow blocks in encoder and prior")
+    cod.add_argument("--hidden", type=int, default=32, help="width of coupling and decoder networks")
+    cod.add_argument("--checkpoint-dir", type=str, default=None, help="write a checkpoint per point here")
+    ev = p.add_argument_group("evaluation and output")
+    ev.add_argument("--eval-samples", type=int, default=None, help="test samples per point (default 2^18; --quick 2^15)")
+    ev.add_argument("--delta", type=float, default=None, help="bin width in the prior's base space (default: matched)")
+    ev.add_argument("--json", type=str, default=None, help="write the numbers as JSON here")
+    ev.add_argument("--plot", type=str, default=None, help="write a figure here (.png or .pdf)")
+    ev.add_argument("--quick", action="store_true", help="small settings for a smoke run")
+    ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ev.add_argument("--jobs", type=int, default=None, help="sweep points trained in parallel (default: CPU count, max 4)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
+    steps = args.steps if args.steps is not None else (150 if args.quick else 600)
+    n_eval = args.eval_samples if args.eval_samples is not None else (2**15 if args.quick else 2**18)
+    for name, value, low in (("--steps", steps, 1), ("--batch-size", args.batch_size, 2), ("--eval-samples", n_eval, 2)):
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    betas = args.betas or default_betas(source)
+    if any(not (b > 0 and math.isfinite(b)) for b in betas):
+        raise ValueError(f"--betas must all be finite and > 0, got {betas}")
+    if args.quick and not args.betas:
+        betas = betas[::2]
+    if not (args.sigma > 0 and math.isfinite(args.sigma)):
+        raise ValueError(f"--sigma must be finite and > 0, got {args.sigma}")
+    if args.delta is not None and not args.delta > 0:
+        raise ValueError(f"--delta must be > 0, got {args.delta}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+    cfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed)
+    return SweepSettings(
+        source=args.source,
+        params=source_params(args),
+        betas=list(betas),
+        train=cfg,
+        decoder=args.decoder,
+        sigma=args.sigma,
+        learn_sigma=args.learn_sigma,
+        depth=args.depth,
+        hidden=args.hidden,
+        n_eval=n_eval,
+        delta=args.delta,
+        device=args.device,
+        checkpoint_dir=args.checkpoint_dir,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the study; exit status 0, 1 if any point violates R(D) (or diverged), 2 on bad arguments,
+    130 if interrupted."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        source = get_source(args.source, **source_params(args))
+        settings = _settings(args, source)
+    except (ValueError, json.JSONDecodeError) as e:
+        parser.error(str(e))
+    jobs = args.jobs if args.jobs is not None else min(4, mp.cpu_count(), len(settings.betas))
+    if jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {jobs}")
+    if args.device == "cuda":
+        jobs = 1  # one process owns the GPU
+    points, interrupted = run_sweep(settings, jobs=jobs, progress=not args.no_progress)
+    runtime = time.perf_counter() - start
+    exact = all(p.get("rd_lower") == p.get("rd_upper") for p in points if "error" not in p)
+    print(f"\nsource {args.source} {source.params()}  dim {source.dim}  unit: bits per sample "
+          f"(D: squared error per sample, summed over dims)")
+    print(format_table(points, exact))
+    good = [p for p in points if "error" not in p]
+    n_viol = sum(bool(p["violations"]) for p in points)
+    if good:
+        worst = max(p["gap"] for p in good)
+        print(f"\nmax gap E KL - R(D): {worst:.4f} bits (target {GAP_TARGET_BITS}); violations: {n_viol}; "
+              f"runtime {runtime:.1f} s on {jobs} process(es)")
+    for p in points:
+        for v in p["violations"]:
+            print(f"VIOLATION at beta={p['beta']:g}: {v}", file=sys.stderr)
+    if args.json:
+        report = {
+            "source": args.source,
+            "params": source.params(),
+            "dim": source.dim,
+            "unit": "bits",
+            "runtime_s": runtime,
+            "interrupted": interrupted,
+            "settings": {k: v for k, v in asdict(settings).items() if k not in ("source", "params")},
+            "points": points,
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.plot and good:
+        from analysis.plots import plot_rd_gap
+
+        plot_rd_gap(source, good, args.plot, title=f"{args.source} {source.params()}")
+    if interrupted:
+        return 130
+    return 1 if n_viol else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
