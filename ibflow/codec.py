@@ -154,6 +154,25 @@ class FlowCodec(nn.Module):
         rate = self.kl_per_sample(z).mean()
         return CodecLoss(distortion + beta * rate, distortion, rate)
 
+    @torch.no_grad()
+    def data_init(self, x: Tensor, generator: torch.Generator | None = None) -> None:
+        """Data-dependent initialisation on one batch: the ActNorm layers of f and h standardise it
+        (Kingma & Dhariwal 2018), then the learned decoder's affine part is set to the least-squares
+        regression of x on z, the linear MMSE decoder of the initial channel. Without the latter,
+        low-variance components whose initial decoder is far off are switched off by the rate term
+        before the decoder learns to use them, and a = 0 is a stationary point they cannot leave."""
+        was_training = self.training
+        self.train()
+        _, z = self.sample_latent(x, generator)
+        self.prior(z)
+        if self.decoder is not None:
+            ones = torch.ones(len(z), 1, dtype=z.dtype, device=z.device)
+            design = torch.cat([z, ones], 1).double()
+            sol = torch.linalg.lstsq(design, x.double() - self.decoder.mlp(z).double()).solution
+            self.decoder.affine.weight.copy_(sol[:-1].T)
+            self.decoder.affine.bias.copy_(sol[-1])
+        self.train(was_training)
+
     def forward(self, x: Tensor) -> Tensor:
         """Reconstruction through the noisy channel (the training-time test channel)."""
         return self.decode(self.sample_latent(x)[1])

@@ -133,8 +133,7 @@ def train(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     codec.train()
-    with torch.no_grad():  # data-dependent ActNorm initialisation on the first batch
-        codec.loss(sample(cfg.batch_size, cfg.seed * 1_000_003), beta, generator=gen)
+    codec.data_init(sample(cfg.batch_size, cfg.seed * 1_000_003), generator=gen)
     opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps, eta_min=cfg.lr * 1e-3)
     history: dict[str, list[float]] = {"beta": [], "total": [], "distortion": [], "rate": []}
