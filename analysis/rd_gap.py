@@ -22,7 +22,7 @@ from ibflow.codec import FlowCodec
 from ibflow.train import TrainConfig, TrainingDiverged, train
 from synthetic import SOURCES, Source, get_source
 
-__all__ = ["build_parser", "main", "SweepSettings", "run_sweep", "default_betas", "format_table", "source_params"]
+__all__ = ["build_parser", "main", "SweepSettings", "run_point", "run_sweep", "default_betas", "format_table", "source_params"]
 
 GAP_TARGET_BITS = 0.02
 
@@ -54,7 +54,8 @@ def default_betas(source: Source) -> list[float]:
     return [round(2 * s2 * f, 6) for f in (0.025, 0.05, 0.1, 0.25, 0.5, 0.75)]
 
 
-def _run_point(settings: SweepSettings, beta: float, progress: bool) -> dict[str, Any]:
+def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> dict[str, Any]:
+    """Train one codec at ``beta`` and measure it (:func:`analysis.measure.measure_point`)."""
     torch.set_num_threads(1)  # one thread per point: sweep points run in parallel processes
     source = get_source(settings.source, **settings.params)
     torch.manual_seed(settings.train.seed)
@@ -92,12 +93,12 @@ def run_sweep(settings: SweepSettings, jobs: int = 1, progress: bool = True) -> 
     try:
         if jobs <= 1:
             for beta in settings.betas:
-                points.append(_run_point(settings, beta, progress))
+                points.append(run_point(settings, beta, progress))
                 bar.update()
         else:
             ctx = mp.get_context("spawn")  # safe with torch's thread pools, same on every OS
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = [pool.submit(_run_point, settings, b, False) for b in settings.betas]
+                futures = [pool.submit(run_point, settings, b, False) for b in settings.betas]
                 try:
                     for fut in as_completed(futures):
                         points.append(fut.result())
@@ -174,9 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--params", type=str, help="any source parameters as one JSON object")
     cod = p.add_argument_group("codec and training")
     cod.add_argument("--betas", type=float, nargs="+", help="rate multipliers (default: six spanning low to high rate)")
-    cod.add_argument("--steps", type=int, default=None, help="training steps per point (default 600; --quick 150)")
+    cod.add_argument("--steps", type=int, default=None, help="training steps per point (default 800; --quick 150)")
     cod.add_argument("--batch-size", type=int, default=2048)
-    cod.add_argument("--lr", type=float, default=1e-2)
+    cod.add_argument("--lr", type=float, default=2e-2)
     cod.add_argument("--schedule", choices=["constant", "linear", "cosine"], default="linear", help="beta warm-up")
     cod.add_argument("--seed", type=int, default=0)
     cod.add_argument("--decoder", choices=["learned", "inverse"], default="learned")
@@ -198,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
-    steps = args.steps if args.steps is not None else (150 if args.quick else 600)
+    steps = args.steps if args.steps is not None else (150 if args.quick else 800)
     n_eval = args.eval_samples if args.eval_samples is not None else (2**15 if args.quick else 2**18)
     for name, value, low in (("--steps", steps, 1), ("--batch-size", args.batch_size, 2), ("--eval-samples", n_eval, 2)):
         if value < low:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from ibflow.distortion import get_distortion
 from ibflow.layers import Flow, build_vector_flow
 
 __all__ = ["FlowCodec", "CodecLoss", "LearnedDecoder"]
@@ -68,6 +69,7 @@ class FlowCodec(nn.Module):
         sigma: initial latent noise scale (> 0).
         learn_sigma: whether sigma is trained (as log sigma).
         depth, hidden, spline_bins: passed to :func:`ibflow.layers.build_vector_flow` for f and h.
+        distortion: name of the per-sample distortion (:data:`ibflow.distortion.DISTORTIONS`).
 
     Example:
         >>> codec = FlowCodec(dim=1)
@@ -85,6 +87,7 @@ class FlowCodec(nn.Module):
         depth: int = 2,
         hidden: int = 32,
         spline_bins: int | None = 8,
+        distortion: str = "mse",
     ):
         super().__init__()
         if not isinstance(dim, int) or dim < 1:
@@ -101,7 +104,9 @@ class FlowCodec(nn.Module):
             depth=depth,
             hidden=hidden,
             spline_bins=spline_bins,
+            distortion=distortion,
         )
+        self.distortion = get_distortion(distortion)
         self.dim = dim
         self.decoder_kind: DecoderKind = decoder
         self.encoder: Flow = build_vector_flow(dim, depth=depth, hidden=hidden, spline_bins=spline_bins)
@@ -150,7 +155,7 @@ class FlowCodec(nn.Module):
         """``distortion + beta * rate`` with its parts (batch means; rate in nats)."""
         _, z = self.sample_latent(x, generator)
         x_hat = self.decode(z)
-        distortion = ((x - x_hat) ** 2).sum(-1).mean()
+        distortion = self.distortion(x, x_hat).mean()
         rate = self.kl_per_sample(z).mean()
         return CodecLoss(distortion + beta * rate, distortion, rate)
 

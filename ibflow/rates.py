@@ -28,6 +28,8 @@ __all__ = [
     "BinnedMeasurement",
     "measure_channel",
     "mi_sandwich",
+    "sandwich_terms",
+    "batch_measurement",
     "matched_bin_width",
     "measure_binned",
     "Z_95",
@@ -64,6 +66,8 @@ class ChannelMeasurement:
     distortion_per_dim: np.ndarray
     per_sample_distortion: Tensor = field(repr=False)
     per_sample_kl: Tensor = field(repr=False)
+    latent_mean: Tensor = field(repr=False)
+    latent: Tensor = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -94,51 +98,69 @@ def measure_channel(
     the orthonormal ``axes`` if given (e.g. a source's principal axes), else along the coordinates."""
     rot = None if axes is None else torch.as_tensor(axes, dtype=x.dtype)
     gen = torch.Generator().manual_seed(seed)
-    d, kl = [], []
+    d, kl, means, zs = [], [], [], []
     for xb in _batches(x, batch_size):
-        _, z = codec.sample_latent(xb, gen)
+        mean, z = codec.sample_latent(xb, gen)
         err = xb - codec.decode(z)
         d.append((err if rot is None else err @ rot).double() ** 2)
         kl.append(codec.kl_per_sample(z).double())
+        means.append(mean)
+        zs.append(z)
     sq = torch.cat(d)
     kls = torch.cat(kl)
     dist = sq.sum(-1)
-    return ChannelMeasurement(Measurement.of(dist), Measurement.of(kls), sq.mean(0).numpy(), dist, kls)
+    return ChannelMeasurement(
+        Measurement.of(dist), Measurement.of(kls), sq.mean(0).numpy(), dist, kls, torch.cat(means), torch.cat(zs)
+    )
+
+
+def sandwich_terms(mean: Tensor, z: Tensor, sigma: float, batch_size: int) -> tuple[Tensor, Tensor]:
+    """Per-sample terms of the minibatch lower and leave-one-out upper bounds on I(X; Z)
+    (Poole et al. 2019, eqs. 12-13) for latents z_i ~ q(z|x_i) = N(mean_i, sigma^2 I), over disjoint
+    batches of K = ``batch_size`` (a trailing partial batch is dropped); shapes (n_used,) float64.
+
+        lower_i = log q(z_i|x_i) - log(1/K sum_j q(z_i|x_j))
+        upper_i = log q(z_i|x_i) - log(1/(K-1) sum_{j != i} q(z_i|x_j))
+
+    The K x K matrix is formed in the latent's dtype (float32 by default: the bounds need ~1e-6
+    relative precision, far below their standard error) with exact pairwise differences (no
+    |a|^2 + |b|^2 - 2ab cancellation); the terms are returned in float64.
+    """
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2, got {batch_size}")
+    n = (len(z) // batch_size) * batch_size
+    if n == 0:
+        raise ValueError(f"need at least batch_size = {batch_size} samples, got {len(z)}")
+    sigma2 = float(sigma) ** 2
+    lowers, uppers = [], []
+    for i in range(0, n, batch_size):
+        m, zb = mean[i : i + batch_size], z[i : i + batch_size]
+        # log q(z_i | x_j) up to the normalising constant, which cancels in both bounds
+        logq = -torch.cdist(zb, m, compute_mode="donot_use_mm_for_euclid_dist").pow(2) / (2 * sigma2)
+        diag = -((zb - m) ** 2).sum(-1) / (2 * sigma2)
+        lowers.append((diag - torch.logsumexp(logq, 1)).double() + math.log(batch_size))
+        logq.fill_diagonal_(-math.inf)
+        uppers.append((diag - torch.logsumexp(logq, 1)).double() + math.log(batch_size - 1))
+    return torch.cat(lowers), torch.cat(uppers)
+
+
+def batch_measurement(terms: Tensor, batch_size: int) -> Measurement:
+    """Mean of per-sample terms that are dependent within batches of ``batch_size`` and independent
+    across them: the standard error is taken across batch means."""
+    means = terms.reshape(-1, batch_size).mean(1)
+    se = float(means.std() / math.sqrt(len(means))) if len(means) > 1 else math.inf
+    return Measurement(float(means.mean()), se)
 
 
 @torch.no_grad()
 def mi_sandwich(
     codec: FlowCodec, x: Tensor, batch_size: int = 2048, seed: int = 0
 ) -> tuple[Measurement, Measurement]:
-    """Lower and upper bounds on I(X; Z) from q(z|x) = N(f(x), sigma^2 I) alone (Poole et al. 2019):
-
-        lower = E[log q(z_i|x_i) - log(1/K sum_j q(z_i|x_j))]          (<= I, and <= log K)
-        upper = E[log q(z_i|x_i) - log(1/(K-1) sum_{j != i} q(z_i|x_j))] (>= I)
-
-    over disjoint batches of K = ``batch_size`` samples. Terms inside one batch are dependent, so the
-    standard error is taken across batch means (independent replicates). The K x K matrix is formed
-    in the latent's dtype (float32 by default: the bounds need ~1e-6 relative precision, far below
-    their standard error); the per-batch means are accumulated in float64.
-    """
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be >= 2, got {batch_size}")
-    gen = torch.Generator().manual_seed(seed)
-    sigma2 = float(codec.sigma) ** 2
-    lowers, uppers = [], []
-    for xb in _batches(x, batch_size):
-        k = len(xb)
-        if k < 2:
-            break
-        mean, z = codec.sample_latent(xb, gen)
-        # log q(z_i | x_j) up to the normalising constant, which cancels in both bounds
-        logq = -torch.cdist(z, mean, compute_mode="donot_use_mm_for_euclid_dist").pow(2) / (2 * sigma2)
-        diag = -((z - mean) ** 2).sum(-1) / (2 * sigma2)
-        lowers.append((diag - torch.logsumexp(logq, 1)).double().mean() + math.log(k))
-        logq.fill_diagonal_(-math.inf)
-        uppers.append((diag - torch.logsumexp(logq, 1)).double().mean() + math.log(k - 1))
-    lo, up = torch.stack(lowers), torch.stack(uppers)
-    se = lambda t: float(t.std() / math.sqrt(len(t))) if len(t) > 1 else math.inf  # noqa: E731
-    return Measurement(float(lo.mean()), se(lo)), Measurement(float(up.mean()), se(up))
+    """Lower and upper bounds on I(X; Z) from q(z|x) = N(f(x), sigma^2 I) alone, with no trained
+    critic (Poole et al. 2019; see :func:`sandwich_terms`); standard errors across batches."""
+    mean, z = codec.sample_latent(x, torch.Generator().manual_seed(seed))
+    lo, up = sandwich_terms(mean, z, float(codec.sigma), batch_size)
+    return batch_measurement(lo, batch_size), batch_measurement(up, batch_size)
 
 
 @torch.no_grad()

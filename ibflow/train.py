@@ -33,9 +33,9 @@ class TrainConfig:
     """Settings of :func:`train`. ``warmup`` is the fraction of steps over which beta rises from
     ``beta_start * beta`` to ``beta`` (weak to strong compression) for the linear and cosine schedules."""
 
-    steps: int = 1500
+    steps: int = 800
     batch_size: int = 2048
-    lr: float = 1e-2
+    lr: float = 2e-2
     schedule: Schedule = "linear"
     warmup: float = 0.3
     beta_start: float = 0.05
