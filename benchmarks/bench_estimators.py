@@ -1,0 +1,80 @@
+"""Benchmark of estimators on correlated Gaussians with known MI: runtime, estimate, interval.
+
+Run from the repository root:  python benchmarks/bench_estimators.py [--quick]
+Writes benchmarks/results/estimators.json (values in nats; "unit": "nats").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from estimators import estimate_mi  # noqa: E402
+from estimators.closed_form import gaussian_mi_from_correlations  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def pair(n: int, d: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    y = rho * x + math.sqrt(1 - rho**2) * rng.standard_normal((n, d))
+    return x, y, gaussian_mi_from_correlations([rho] * d)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true", help="fewer training steps")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared 2-core machine)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    runs = [
+        ("ksg", 10_000, 5, 0.6, dict(variant=1)),
+        ("ksg", 10_000, 5, 0.6, dict(variant=2)),
+        ("ksg", 10_000, 5, 0.6, dict(variant=1, copula=True)),
+    ]
+    steps = 300 if args.quick else 2000
+    for method in ("nwj", "dv", "infonce", "js", "smile", "interpolated", "ba"):
+        opts = dict(steps=steps, progress=False, seed=0)
+        if method == "ba":
+            opts["entropy_x"] = 5 * 0.5 * math.log(2 * math.pi * math.e)
+        runs.append((method, 10_000, 5, 0.6, opts))
+    for method, n, d, rho, opts in runs:
+        x, y, mi = pair(n, d, rho, seed=0)
+        start = time.perf_counter()
+        est = estimate_mi(x, y, method=method, **opts)
+        seconds = time.perf_counter() - start
+        row = {
+            "method": method,
+            "options": {k: v for k, v in opts.items() if k != "progress"},
+            "n": n,
+            "dim_x": d,
+            "dim_y": d,
+            "true_mi": mi,
+            "value": est.value,
+            "ci": est.ci,
+            "seconds": seconds,
+            "steps_run": len(est.curve) if est.curve else None,
+        }
+        rows.append(row)
+        ci = "none" if est.ci is None else f"[{est.ci[0]:.3f}, {est.ci[1]:.3f}]"
+        print(f"{method:8s} {str(row['options']):40s} true {mi:.3f}  est {est.value:.3f}  ci {ci}  {seconds:.2f} s", flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "estimators.json").write_text(
+        json.dumps({"unit": "nats", "machine": platform.platform(), "torch_threads": args.threads, "rows": rows}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Shared training loop for variational bounds: Adam, held-out early stopping, progress bar."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+__all__ = ["as_float_array", "split_indices", "train_critic"]
+
+
+def as_float_array(a: Any, name: str) -> np.ndarray:
+    """(n, d) float64 array from an array or tensor; ValueError naming ``name`` on bad input."""
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def split_indices(n: int, fractions: tuple[float, float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded disjoint (train, validation, test) index sets; ``fractions`` = (validation, test)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(int(round(fractions[0] * n)), 1)
+    n_test = max(int(round(fractions[1] * n)), 1)
+    return perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]
+
+
+def train_critic(
+    critic: nn.Module,
+    loss_step: Callable[[int], tuple[Tensor, float]],
+    validate: Callable[[], float],
+    steps: int,
+    lr: float = 5e-4,
+    eval_every: int = 50,
+    patience: int = 10,
+    progress: bool = True,
+    desc: str = "critic",
+) -> tuple[list[float], list[float], int]:
+    """Maximise a bound with Adam; keep the parameters with the best validation value.
+
+    Arguments:
+        critic: the module to train; on return it holds the best-validation parameters.
+        loss_step: ``step -> (loss to minimise, training bound value)``.
+        validate: evaluates the bound on the validation split (no gradients).
+        steps: maximum number of Adam steps.
+        patience: stop after this many validations without improvement.
+
+    Returns:
+        (training curve, validation curve, step of the kept parameters).
+    """
+    opt = torch.optim.Adam(critic.parameters(), lr=lr)
+    curve: list[float] = []
+    val_curve: list[float] = []
+    best, best_state, best_step, stale = -float("inf"), copy.deepcopy(critic.state_dict()), 0, 0
+    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        critic.train()
+        loss, value = loss_step(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        curve.append(value)
+        if step % eval_every == 0 or step == steps:
+            critic.eval()
+            with torch.no_grad():
+                v = validate()
+            val_curve.append(v)
+            bar.set_postfix(val=f"{v:.3f}")
+            if np.isfinite(v) and v > best:
+                best, best_state, best_step, stale = v, copy.deepcopy(critic.state_dict()), step, 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+    bar.close()
+    critic.load_state_dict(best_state)
+    critic.eval()
+    return curve, val_curve, best_step
