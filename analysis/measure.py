@@ -13,17 +13,9 @@ from ibflow.codec import FlowCodec
 from ibflow.rates import Z_95, batch_measurement, measure_binned, measure_channel, sandwich_terms
 from synthetic import GaussianSource, Source
 
-__all__ = ["measure_point", "optimal_distortion", "BITS"]
+__all__ = ["measure_point", "BITS"]
 
 BITS = 1.0 / math.log(2)  # nats -> bits
-
-
-def optimal_distortion(source: Source, beta: float) -> float | None:
-    """The D that minimises D + beta R(D), where known in closed form: for Gaussians reverse
-    water-filling at level theta = beta / 2 (REFERENCES.md; Cover & Thomas 10.3.3). None otherwise."""
-    if isinstance(source, GaussianSource):
-        return float(np.minimum(beta / 2, source.eigenvalues).sum())
-    return None
 
 
 def _rd_slope(source: Source, D: float) -> float:
@@ -117,7 +109,7 @@ def measure_point(
         wf = source.water_filling(D)
         rate_per_dim_theory = (wf.rates * BITS).tolist()
 
-    d_theory = optimal_distortion(source, beta)
+    d_theory = source.optimal_distortion(beta)
     return {
         "beta": beta,
         "distortion": D,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from abc import ABC, abstractmethod
 from functools import lru_cache
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -21,6 +25,9 @@ from synthetic.rd import (
     shannon_lower_bound,
 )
 
+if TYPE_CHECKING:
+    from synthetic.rd_curve import RDCurve
+
 __all__ = [
     "Source",
     "GaussianSource",
@@ -29,9 +36,6 @@ __all__ = [
     "get_source",
     "SOURCES",
 ]
-
-# Relative precision (bits) to which Blahut-Arimoto bounds are certified for non-Gaussian sources.
-BA_TOL_BITS = 1e-4
 
 
 def _generator(seed: int | None) -> torch.Generator:
@@ -98,6 +102,10 @@ class Source(ABC):
     def gaussian_upper_bound(self, D: float) -> float:
         """R(D) <= R(D) of the Gaussian with the same covariance."""
         return gaussian_upper_bound(self.covariance(), D)
+
+    def optimal_distortion(self, beta: float) -> float | None:
+        """The D minimising D + beta R(D) (where R'(D) = -1/beta), or None where it is not known."""
+        return None
 
     def distortion_rate(self, R: float) -> RDBound:
         """Bounds on D(R): ``lower`` where the upper R-bound equals R, ``upper`` where the lower one does."""
@@ -210,6 +218,10 @@ class GaussianSource(Source):
             return reverse_water_filling(np.diag(self._cov), D)
         return reverse_water_filling(self._active(), D)
 
+    def optimal_distortion(self, beta: float) -> float | None:
+        """Reverse water-filling at level theta = beta / 2 (REFERENCES.md): sum_i min(beta/2, s2_i)."""
+        return float(np.minimum(beta / 2, self._eig).sum())
+
     def rate_distortion(self, D: float) -> RDBound:
         r = self.water_filling(D).rate
         return RDBound(r, r)
@@ -226,18 +238,34 @@ def _check_scalar(value: float, name: str) -> float:
     return value
 
 
-def _continuous_bounds(log_density: Callable[[np.ndarray], np.ndarray], D: float, lo, hi) -> RDBound:
-    from synthetic.blahut_arimoto import rd_bounds_continuous
+_DATA = Path(__file__).resolve().parent / "data"
 
-    lower, upper = rd_bounds_continuous(log_density, D, lo=lo, hi=hi, tol_bits=BA_TOL_BITS)
-    return RDBound(float(lower), float(upper))
+
+def _cached_curve(name: str, params: dict[str, Any], build: Callable[[], "RDCurve"]) -> "RDCurve":
+    """A certified R(D) table: shipped in synthetic/data for the default sources, else built once
+    (about a minute; see :mod:`synthetic.make_tables`) and kept in ``$IBFLOW_CACHE`` (default
+    ~/.cache/ibflow), keyed by the source's parameters."""
+    from synthetic.rd_curve import RDCurve
+
+    shipped = _DATA / f"{name}.json"
+    if shipped.exists():
+        return RDCurve.load(shipped)
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("IBFLOW_CACHE", Path.home() / ".cache" / "ibflow")) / f"rd_{name}_{key}.json"
+    if cache.exists():
+        return RDCurve.load(cache)
+    curve = build()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    curve.save(cache)
+    return curve
 
 
 class LaplaceSource(Source):
     """X has ``dim`` i.i.d. Laplace(0, scale) components, p(x) = exp(-|x|/b) / (2b).
 
     h(X) = dim * (1 + log 2b). R(D) has no closed form under squared error: for one component it is
-    bracketed by Blahut-Arimoto bounds certified for the continuous source; for i.i.d. components
+    bracketed by a certified Blahut-Arimoto curve of the continuous unit-scale source, shipped in
+    synthetic/data (:mod:`synthetic.rd_curve`, :mod:`synthetic.make_tables`); for i.i.d. components
     R_n(D) = n R_1(D/n) (the optimal allocation of an i.i.d. vector is equal by convexity of R_1).
     The result is never below the Shannon lower bound nor above the Gaussian upper bound.
     """
@@ -275,19 +303,26 @@ class LaplaceSource(Source):
         per = D / self.dim
         if per >= 2 * self.scale**2:
             return RDBound(0.0, 0.0)
-        # Scale invariance: R_b(D) = R_1(D / b^2), so one cached curve serves every scale.
-        lo, up = _laplace_unit_bounds(round(per / self.scale**2, 15))
+        # Scale invariance: R_b(D) = R_1(D / b^2), so one certified curve serves every scale.
+        return self._bounds_from_curve(D, per)
+
+    def optimal_distortion(self, beta: float) -> float | None:
+        """From the certified curve's slopes: R_b'(d) = R_1'(d / b^2) / b^2 = -1/beta per component."""
+        u = _laplace_unit_curve().distortion_at_slope(self.scale**2 / beta)
+        return None if u is None else self.dim * self.scale**2 * u
+
+    def _bounds_from_curve(self, D: float, per: float) -> RDBound:
+        lo, up = _laplace_unit_curve().bounds(per / self.scale**2)
         slb = self.shannon_lower_bound(D)
         gub = self.gaussian_upper_bound(D)
         return RDBound(max(self.dim * lo, slb), min(self.dim * up, gub))
 
 
-@lru_cache(maxsize=512)
-def _laplace_unit_bounds(D: float) -> tuple[float, float]:
-    log_density = lambda x: -np.abs(x[:, 0]) - math.log(2.0)  # noqa: E731
-    # the box holds all but exp(-24) of the mass; rd_bounds_continuous accounts for the rest
-    b = _continuous_bounds(log_density, D, lo=[-24.0], hi=[24.0])
-    return b.lower, b.upper
+@lru_cache(maxsize=1)
+def _laplace_unit_curve() -> "RDCurve":
+    from synthetic.make_tables import laplace_unit_curve
+
+    return _cached_curve("laplace_unit", {"scale": 1.0}, laplace_unit_curve)
 
 
 class MixtureSource(Source):
@@ -295,8 +330,9 @@ class MixtureSource(Source):
 
     h(X) has no closed form: it is computed by quadrature on a grid (dim <= 2, error bound from two
     resolutions) or by Monte Carlo (dim > 2, error bound = 4 standard errors). R(D) for dim <= 2 is
-    bracketed by certified Blahut-Arimoto bounds on the continuous source, intersected with the
-    Shannon lower bound and the Gaussian upper bound; for dim > 2 only those two bounds are given.
+    bracketed by a certified Blahut-Arimoto curve of the continuous source (:mod:`synthetic.rd_curve`),
+    intersected with the Shannon lower bound and the Gaussian upper bound; for dim > 2 only those
+    two bounds are given.
     """
 
     name = "mixture"
@@ -325,7 +361,7 @@ class MixtureSource(Source):
         self.weights, self.means, self.covariances = w, mu, cov
         self.dim = d
         self._entropy: tuple[float, float] | None = None
-        self._rd_cache: dict[float, RDBound] = {}
+        self._curve: RDCurve | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -405,16 +441,25 @@ class MixtureSource(Source):
         if D >= self.variance().sum():
             # rate 0 is achievable with x_hat = E[X]
             return RDBound(0.0, 0.0)
-        key = round(D, 15)
-        if key not in self._rd_cache:
-            slb, gub = self.shannon_lower_bound(D), self.gaussian_upper_bound(D)
-            if self.dim <= 2:
-                lo, hi = self._box()
-                ba = _continuous_bounds(self._log_prob_np, D, lo=lo, hi=hi)
-                self._rd_cache[key] = RDBound(max(ba.lower, slb), min(ba.upper, gub))
-            else:
-                self._rd_cache[key] = RDBound(slb, gub)
-        return self._rd_cache[key]
+        slb, gub = self.shannon_lower_bound(D), self.gaussian_upper_bound(D)
+        if self.dim > 2:
+            return RDBound(slb, gub)
+        if self._curve is None:
+            from synthetic.make_tables import mixture_curve
+
+            default = self.params() == _default_mixture().params()
+            name = "mixture_default" if default else "mixture"
+            self._curve = _cached_curve(name, self.params(), lambda: mixture_curve(self))
+        lo, up = self._curve.bounds(D)
+        return RDBound(max(lo, slb), min(up, gub))
+
+    def optimal_distortion(self, beta: float) -> float | None:
+        """From the certified curve's slopes (dim <= 2): the D where R'(D) = -1/beta."""
+        if self.dim > 2:
+            return None
+        self.rate_distortion(0.5 * float(self.variance().sum()))  # builds the curve
+        assert self._curve is not None
+        return self._curve.distortion_at_slope(1.0 / beta)
 
 
 def _gaussian(variance: float = 1.0, dim: int = 1) -> GaussianSource:
