@@ -124,6 +124,8 @@ def measure_point(
         "mi_upper": mi_up.value * BITS,
         "mi_upper_ci": [c * BITS for c in mi_up.ci],
         "rate_binned": binned.rate_binned.value * BITS,
+        # R(D) bounds at the binned/coded distortion, the ones the binned and coded rates face
+        "rd_lower_binned": source.rate_distortion(binned.distortion_binned.value).lower * BITS,
         "distortion_binned": binned.distortion_binned.value,
         "rate_coded": binned.rate_coded * BITS,
         "distortion_coded": binned.distortion_coded,

@@ -240,7 +240,8 @@ def neural_mi(
       - ``infonce``: van den Oord et al. 2018; capped at log K (warns within 0.1 nats of it).
       - ``js``: critic trained on the f-GAN JS objective, MI read out as NWJ with T = 1 + critic
         (Poole et al. 2019).
-      - ``smile``: Song & Ermon 2020, trained and read out with clip ``tau`` (inf gives DV).
+      - ``smile``: Song & Ermon 2020: critic trained on the JS objective, read out as DV with the
+        partition term's critic clipped to [-tau, tau] (tau = inf gives DV).
       - ``interpolated``: Poole et al. 2019 I_alpha (``alpha``, default 0.01) with a learned MLP
         baseline a(y).
 
@@ -277,7 +278,10 @@ def neural_mi(
         i = torch.randperm(xt.shape[0], generator=gen)[:batch_size]
         s = net(xt[i], yt[i])
         value = readout(s)
-        if method == "js":
+        if method in ("js", "smile"):
+            # SMILE trains the critic on the JS objective and only reads out the clipped DV
+            # (Song & Ermon 2020, sec. 4 and their reference code): maximising the clipped DV itself
+            # is unbounded, since only the partition term is clipped.
             loss = -js_critic_objective(s)
         elif method == "dv":
             off = s[~torch.eye(s.shape[0], dtype=torch.bool)]
