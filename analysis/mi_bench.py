@@ -10,15 +10,14 @@ import platform
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from analysis.parallel import run_tasks
 from analysis.mi_sources import SOURCES, make_sampler, student_t_mi_correction
 from estimators import METHODS, estimate_mi
 
@@ -166,33 +165,11 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def run_grid(settings: BenchSettings, jobs: int = 1, progress: bool = True) -> tuple[list[dict[str, Any]], bool]:
     """Every (MI, method, seed) estimate, summarised per (MI, method); returns (cells, interrupted)."""
     tasks = [(mi, m, s) for mi in settings.mis for m in settings.methods for s in settings.seeds]
-    runs: list[dict[str, Any]] = []
-    interrupted = False
-    bar = tqdm(total=len(tasks), desc=f"mi_bench[{settings.source}]", disable=not progress)
-    try:
-        if jobs <= 1:
-            for t in tasks:
-                runs.append(run_task(settings, *t))
-                bar.update()
-        else:
-            ctx = mp.get_context("spawn")  # safe with torch's thread pools, same on every OS
-            # slow (neural) tasks first so the pool does not end on one long straggler
-            order = sorted(tasks, key=lambda t: (t[1] == "ksg", -t[0]))
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = [pool.submit(run_task, settings, *t) for t in order]
-                try:
-                    for fut in as_completed(futures):
-                        runs.append(fut.result())
-                        bar.update()
-                except KeyboardInterrupt:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: reporting the estimates that finished", file=sys.stderr)
-    finally:
-        bar.close()
+    # slow (neural) tasks first so a worker pool does not end on one long straggler
+    order = sorted(tasks, key=lambda t: (t[1] == "ksg", -t[0]))
+    runs, interrupted = run_tasks(
+        run_task, [(settings, *t) for t in order], jobs, progress, desc=f"mi_bench[{settings.source}]"
+    )
     cells = []
     for mi in settings.mis:
         for m in settings.methods:

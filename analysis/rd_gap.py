@@ -8,16 +8,15 @@ import math
 import multiprocessing as mp
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from analysis.measure import measure_point
+from analysis.parallel import run_tasks
 from ibflow.codec import FlowCodec
 from ibflow.train import TrainConfig, TrainingDiverged, train
 from synthetic import SOURCES, Source, get_source
@@ -87,31 +86,8 @@ def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> d
 def run_sweep(settings: SweepSettings, jobs: int = 1, progress: bool = True) -> tuple[list[dict[str, Any]], bool]:
     """Train and measure every beta; returns (points sorted by beta, interrupted). Ctrl-C stops
     cleanly and returns what was finished."""
-    points: list[dict[str, Any]] = []
-    interrupted = False
-    bar = tqdm(total=len(settings.betas), desc="sweep", disable=not progress)
-    try:
-        if jobs <= 1:
-            for beta in settings.betas:
-                points.append(run_point(settings, beta, progress))
-                bar.update()
-        else:
-            ctx = mp.get_context("spawn")  # safe with torch's thread pools, same on every OS
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = [pool.submit(run_point, settings, b, False) for b in settings.betas]
-                try:
-                    for fut in as_completed(futures):
-                        points.append(fut.result())
-                        bar.update()
-                except KeyboardInterrupt:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: reporting the points that finished", file=sys.stderr)
-    finally:
-        bar.close()
+    tasks = [(settings, beta) for beta in settings.betas]
+    points, interrupted = run_tasks(run_point, tasks, jobs, progress, desc="sweep", inline_extra=(progress,))
     return sorted(points, key=lambda p: p["beta"]), interrupted
 
 
