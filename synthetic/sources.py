@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 from synthetic.rd import (
+    _check_positive,
     RDBound,
     WaterFilling,
     gaussian_upper_bound,
@@ -231,13 +232,6 @@ class GaussianSource(Source):
         return RDBound(d, d)
 
 
-def _check_scalar(value: float, name: str) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return value
-
-
 _DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -273,7 +267,7 @@ class LaplaceSource(Source):
     name = "laplace"
 
     def __init__(self, scale: float = 1.0, dim: int = 1):
-        self.scale = _check_scalar(scale, "scale")
+        self.scale = _check_positive(scale, "scale")
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
         self.dim = int(dim)
@@ -299,7 +293,7 @@ class LaplaceSource(Source):
         return self.dim * (1.0 + math.log(2 * self.scale))
 
     def rate_distortion(self, D: float) -> RDBound:
-        D = _check_scalar(D, "D")
+        D = _check_positive(D, "D")
         per = D / self.dim
         if per >= 2 * self.scale**2:
             return RDBound(0.0, 0.0)
@@ -437,7 +431,7 @@ class MixtureSource(Source):
         return self._entropy[1]
 
     def rate_distortion(self, D: float) -> RDBound:
-        D = _check_scalar(D, "D")
+        D = _check_positive(D, "D")
         if D >= self.variance().sum():
             # rate 0 is achievable with x_hat = E[X]
             return RDBound(0.0, 0.0)
@@ -463,7 +457,7 @@ class MixtureSource(Source):
 
 
 def _gaussian(variance: float = 1.0, dim: int = 1) -> GaussianSource:
-    variance = _check_scalar(variance, "variance")
+    variance = _check_positive(variance, "variance")
     if not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
     return GaussianSource(np.eye(int(dim)) * variance, name="gaussian")
