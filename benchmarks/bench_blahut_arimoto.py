@@ -112,7 +112,9 @@ def reverse_water_filling(variances: np.ndarray, D: float) -> float:
     return float(0.5 * np.log(variances / np.minimum(theta, variances)).sum())
 
 
-def bench_continuous(variances: Sequence[float], distortions: Sequence[float], n: int | None, repeats: int) -> list[dict[str, Any]]:
+def bench_continuous(
+    variances: Sequence[float], distortions: Sequence[float], n: int | None, repeats: int
+) -> list[dict[str, Any]]:
     v = np.asarray(variances, dtype=float)
     sd = np.sqrt(v)
 
@@ -174,23 +176,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result["continuous_2d_gaussian_1_0.25"] = bench_continuous([1.0, 0.25], [0.1, 0.3, 0.6], 64, 2)
 
     print(f"Blahut-Arimoto, unit Gaussian on 4096 cells over +-8 sd, 20 slopes, tol 1e-4 bits ({os.cpu_count()} CPUs)")
-    print(f"  time: first call {grid['seconds_first_call']:.3f} s, best of {args.repeats} {grid['seconds_best']:.3f} s; "
-          f"max certified gap {grid['max_gap_bits']:.2e} bits; all converged: {grid['all_converged']}; "
-          f"BA updates {grid['total_iterations']}")
+    print(
+        f"  time: first call {grid['seconds_first_call']:.3f} s, best of {args.repeats} {grid['seconds_best']:.3f} s; "
+        f"max certified gap {grid['max_gap_bits']:.2e} bits; all converged: {grid['all_converged']}; "
+        f"BA updates {grid['total_iterations']}"
+    )
     print(f"  {'D':>10} {'lower[bit]':>12} {'upper[bit]':>12} {'gap[bit]':>9} {'1/2log2(1/D)':>13} {'iters':>6}")
     for r in grid["points"]:
         print(f"  {r['distortion']:10.3e} {r['rate_lower_bits']:12.6f} {r['rate_upper_bits']:12.6f} "
               f"{r['gap_bits']:9.2e} {r['gaussian_rd_bits']:13.6f} {r['iterations']:6d}")
     if "fft_vs_dense_512" in result:
         c = result["fft_vs_dense_512"]
-        print(f"FFT vs dense, 512 cells x {c['slopes']} slopes: fft {c['seconds_fft']:.3f} s, dense {c['seconds_dense']:.2f} s; "
-              f"same q: rel. D diff {c['same_q_max_rel_distortion_difference']:.1e}, "
-              f"upper-bound diff {c['same_q_max_upper_bound_difference_bits']:.1e} bits")
+        print(
+            f"FFT vs dense, 512 cells x {c['slopes']} slopes: fft {c['seconds_fft']:.3f} s, "
+            f"dense {c['seconds_dense']:.2f} s; same q: rel. D diff {c['same_q_max_rel_distortion_difference']:.1e}, "
+            f"upper-bound diff {c['same_q_max_upper_bound_difference_bits']:.1e} bits"
+        )
     for key in ("continuous_1d_unit_gaussian", "continuous_2d_gaussian_1_0.25"):
         if key not in result:
             continue
         print(f"{key}: bounds valid for the continuous source")
-        print(f"  {'D':>5} {'lower[bit]':>12} {'upper[bit]':>12} {'exact[bit]':>12} {'width[nat]':>11} {'inside':>6} {'s/call':>7}")
+        head = ("D", "lower[bit]", "upper[bit]", "exact[bit]", "width[nat]", "inside", "s/call")
+        print("  " + " ".join(f"{h:>{w}}" for h, w in zip(head, (5, 12, 12, 12, 11, 6, 7))))
         for r in result[key]:
             print(f"  {r['D']:5.2f} {r['lower_bits']:12.7f} {r['upper_bits']:12.7f} {r['exact_bits']:12.7f} "
                   f"{r['width_nats']:11.2e} {str(r['contains_exact']):>6} {r['seconds_best']:7.3f}")
