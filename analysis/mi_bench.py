@@ -33,7 +33,7 @@ __all__ = [
     "DEFAULT_METHODS",
 ]
 
-DEFAULT_METHODS = ("ksg", "nwj", "dv", "infonce", "js", "smile")
+DEFAULT_METHODS = ("ksg", "nwj", "dv", "infonce", "js", "smile", "doe")
 NEURAL = ("dv", "nwj", "infonce", "js", "smile", "interpolated")
 CURVE_STRIDE = 20  # training curves are kept as means over blocks of this many steps
 
@@ -73,6 +73,9 @@ class BenchSettings:
 def _options(settings: BenchSettings, method: str, seed: int) -> dict[str, Any]:
     if method == "ksg":
         return {"k": settings.ksg_k, "seed": seed}
+    if method == "doe":
+        # its own defaults (batch 256, lr 1e-3): it fits a density by maximum likelihood, not a critic
+        return {"steps": settings.steps, "patience": settings.patience, "seed": seed, "progress": False}
     if method == "ba":
         return {"steps": settings.steps, "batch_size": settings.batch_size, "lr": settings.lr, "seed": seed,
                 "patience": settings.patience, "progress": False}
@@ -282,9 +285,10 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
         raise ValueError(f"--lr must be finite and > 0, got {args.lr}")
     if not args.tau > 0:
         raise ValueError(f"--tau must be > 0, got {args.tau}")
-    if any(m in NEURAL or m == "ba" for m in methods) and samples < 10 * args.batch_size:
+    if any(m in NEURAL or m in ("ba", "doe") for m in methods) and samples < max(10 * args.batch_size, 1280):
         # 20 % validation needs one batch and 20 % test two: n >= 10 K
-        raise ValueError(f"--samples must be >= 10 x --batch-size = {10 * args.batch_size}, got {samples}")
+        # (doe trains on batches of 256 from the 60 % training split)
+        raise ValueError(f"--samples must be >= max(10 x --batch-size, 1280) = {max(10 * args.batch_size, 1280)}, got {samples}")
     if "ksg" in methods and ksg_samples <= args.ksg_k + 1:
         raise ValueError(f"--ksg-samples must be > --ksg-k + 1, got {ksg_samples}")
     if args.source == "student-t":
@@ -384,7 +388,7 @@ def plot_mi_bench(cells: Sequence[dict[str, Any]], settings: BenchSettings, path
             if c["curve"]:
                 xs = x0 + (np.arange(len(c["curve"])) + 0.5) * CURVE_STRIDE
                 ax.plot(xs, c["curve"], color=color, alpha=0.35, lw=0.8,
-                        label="training bound (seed 0)" if i == 0 else None)
+                        label="training-batch value (seed 0)" if i == 0 else None)
             xm = x0 + 0.85 * seg
             if c["mean"] > top * 1.5 + 1.0:
                 # diverged far above the axis: say so instead of silently clipping it away

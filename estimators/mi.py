@@ -15,8 +15,10 @@ from torch import Tensor, nn
 
 from .bounds import BOUNDS, interpolated_bound, js_critic_objective, mine_surrogate, smile_bound
 from .critics import make_critic, mlp
+from .densities import GaussianConditional
+from .doe import difference_of_entropies
 from .estimate import Estimate, MIEstimator, block_interval
-from .training import as_float_array, split_indices, train_critic
+from .training import as_float_array, paired_arrays, split_indices, train_critic
 
 __all__ = [
     "Estimate",
@@ -31,7 +33,7 @@ __all__ = [
     "barber_agakov",
 ]
 
-METHODS = ("ksg", "dv", "nwj", "infonce", "js", "smile", "interpolated", "ba")
+METHODS = ("ksg", "dv", "nwj", "infonce", "js", "smile", "interpolated", "ba", "doe")
 NEURAL = ("dv", "nwj", "infonce", "js", "smile", "interpolated")
 
 
@@ -49,14 +51,6 @@ class _BaselineShift(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.critic(x, y) - self.baseline(y).squeeze(-1)[None, :]
-
-
-def _pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    x = as_float_array(x, "x")
-    y = as_float_array(y, "y")
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have the same number of rows as x ({x.shape[0]}), got {y.shape[0]}")
-    return x, y
 
 
 def _copula(a: np.ndarray) -> np.ndarray:
@@ -128,7 +122,7 @@ def ksg(
         >>> rng = np.random.default_rng(0); x = rng.standard_normal((2000, 1))
         >>> e = ksg(x, x + rng.standard_normal((2000, 1)))  # true I = log(2)/2 = 0.347
     """
-    x, y = _pair(x, y)
+    x, y = paired_arrays(x, y)
     n = x.shape[0]
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k}")
@@ -252,7 +246,7 @@ def neural_mi(
     """
     if method not in NEURAL:
         raise ValueError(f"method must be one of {NEURAL}, got {method!r}")
-    x, y = _pair(x, y)
+    x, y = paired_arrays(x, y)
     data = _tensors(x, y, split, seed)
     n_test = data["test"][0].shape[0]
     if data["train"][0].shape[0] < batch_size or n_test < 2 * batch_size or data["val"][0].shape[0] < batch_size:
@@ -322,21 +316,6 @@ def neural_mi(
     return Estimate(value=value, ci=block_interval(value, vals), method=method, curve=curve, extra=extra)
 
 
-class _GaussianConditional(nn.Module):
-    """q(x|y) = N(mu(y), L L^T) with an MLP mean and a learned constant Cholesky factor L."""
-
-    def __init__(self, dim_x: int, dim_y: int, hidden: int, layers: int) -> None:
-        super().__init__()
-        self.mean = mlp(dim_y, dim_x, hidden, layers)
-        self.raw_l = nn.Parameter(torch.zeros(dim_x, dim_x))
-
-    def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
-        d = x.shape[1]
-        l = torch.tril(self.raw_l, -1) + torch.diag(torch.exp(torch.diagonal(self.raw_l)))
-        r = torch.linalg.solve_triangular(l, (x - self.mean(y)).T, upper=False).T
-        return -0.5 * (r**2).sum(1) - torch.log(torch.diagonal(l)).sum() - 0.5 * d * math.log(2 * math.pi)
-
-
 def barber_agakov(
     x: Any,
     y: Any,
@@ -355,14 +334,15 @@ def barber_agakov(
 ) -> Estimate:
     r"""Barber-Agakov bound I(X; Y) >= h(X) + E[log q(x|y)] (Barber & Agakov 2003; Poole et al. 2019).
 
-    q(x|y) is Gaussian with an MLP mean and a full learned covariance, fit by maximum likelihood
+    q(x|y) is Gaussian with a linear-plus-MLP mean and a full learned covariance
+    (:class:`~estimators.densities.GaussianConditional`, started at least squares), fit by maximum likelihood
     on the training split; E[log q] is measured on the test split. ``entropy_x`` is h(X) in nats
     if known, and then the value is a true lower bound up to sampling noise. If ``None`` it is
     estimated by the Kozachenko-Leonenko kNN estimator (:func:`kl_entropy`) on all of x, and the
     result is no longer a certified bound (``extra["entropy_source"]`` says which). The interval
     covers only the noise of the E[log q] term. Data are not standardised (h(X) refers to x as given).
     """
-    x, y = _pair(x, y)
+    x, y = paired_arrays(x, y)
     if entropy_x is None:
         h, source = kl_entropy(x, k), f"kozachenko-leonenko (k={k})"
     else:
@@ -379,10 +359,8 @@ def barber_agakov(
     xv, yv = t(x[va]), t((y[va] - my) / sy)
     xe, ye = t(x[te]), t((y[te] - my) / sy)
     torch.manual_seed(seed)
-    q = _GaussianConditional(x.shape[1], y.shape[1], hidden, layers)
-    with torch.no_grad():
-        q.mean[-1].bias.copy_(xt.mean(0))
-        q.raw_l.copy_(torch.diag(torch.log(xt.std(0).clamp_min(1e-6))))
+    q = GaussianConditional(x.shape[1], y.shape[1], hidden, layers)
+    q.init_least_squares(xt, yt)
     gen = torch.Generator().manual_seed(seed)
 
     def loss_step(_: int) -> tuple[Tensor, float]:
@@ -419,7 +397,8 @@ def estimate_mi(x: Any, y: Any, method: str = "ksg", **options: Any) -> Estimate
     Arguments:
         x, y: arrays or tensors of shape (n, d_x), (n, d_y) (1-D arrays are read as one column).
         method: ``ksg`` (:func:`ksg`), ``dv``, ``nwj``, ``infonce``, ``js``, ``smile``,
-            ``interpolated`` (:func:`neural_mi`) or ``ba`` (:func:`barber_agakov`).
+            ``interpolated`` (:func:`neural_mi`), ``ba`` (:func:`barber_agakov`) or ``doe``
+            (:func:`~estimators.doe.difference_of_entropies`).
         options: passed to the method's function.
 
     Example:
@@ -434,6 +413,8 @@ def estimate_mi(x: Any, y: Any, method: str = "ksg", **options: Any) -> Estimate
         return neural_mi(x, y, method=method, **options)
     if method == "ba":
         return barber_agakov(x, y, **options)
+    if method == "doe":
+        return difference_of_entropies(x, y, **options)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 

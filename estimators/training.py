@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["as_float_array", "split_indices", "train_critic"]
+__all__ = ["as_float_array", "paired_arrays", "split_indices", "train_critic"]
 
 
 def as_float_array(a: Any, name: str) -> np.ndarray:
@@ -31,6 +31,15 @@ def as_float_array(a: Any, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf")
     return arr
+
+
+def paired_arrays(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) as float64 (n, d) arrays with the same number of rows; ValueError otherwise."""
+    x = as_float_array(x, "x")
+    y = as_float_array(y, "y")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have the same number of rows as x ({x.shape[0]}), got {y.shape[0]}")
+    return x, y
 
 
 def split_indices(n: int, fractions: tuple[float, float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
