@@ -1,5 +1,7 @@
 """Flow layers, the FlowCodec, its training and its rate accounting (nats throughout)."""
 
+from ibflow import channels, jscc
+
 from ibflow.codec import CodecLoss, FlowCodec, LearnedDecoder
 from ibflow.layers import (
     ActNorm,
@@ -17,6 +19,8 @@ from ibflow.layers import (
 from ibflow.train import TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train
 
 __all__ = [
+    "channels",
+    "jscc",
     "Flow",
     "ActNorm",
     "LULinear",
