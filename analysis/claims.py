@@ -12,8 +12,7 @@ Everything is computed in nats; the table and JSON report rates and entropies in
 -1/beta is defined with the rate in nats. Distortion is squared error per sample summed over dimensions.
 
 Claim 7 needs a quantized codec of the same size (rounding + factorized entropy model, Balle et al. 2018).
-The entropy model and its ANS coding come from :mod:`ibflow.quantized`; that module has only an image
-codec, so the small vector codec around it (:class:`QuantizedVectorCodec`) lives here, to be merged there.
+The codec, its entropy model and its ANS coding are :class:`ibflow.quantized.QuantizedVectorCodec`.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from analysis.parallel import run_tasks
 from analysis.rd_gap import SweepSettings, run_point
 from ibflow.codec import FlowCodec
 from ibflow.entropy_coding import StandardNormalBins
-from ibflow.quantized import FactorizedPrior, decode_channels, encode_channels
+from ibflow.quantized import QuantizedVectorCodec, decode_channels
 from ibflow.rates import Measurement, matched_bin_width, measure_binned
 from ibflow.train import TrainConfig, load_checkpoint
 from synthetic import get_source
@@ -66,7 +65,6 @@ __all__ = [
     "check_claim5",
     "check_claim6",
     "check_claim7",
-    "QuantizedVectorCodec",
     "symbolic_checks",
     "run_claims",
     "format_table",
@@ -824,50 +822,6 @@ def check_claim6(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
 # --------------------------------------------------------------------------------------------- claim 7
 
 
-def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, d_out))
-
-
-class QuantizedVectorCodec(nn.Module):
-    """Minimal quantized codec for vectors of the same size as a FlowCodec: analysis MLP g_a, rounding,
-    the factorized entropy model of :class:`ibflow.quantized.FactorizedPrior` (Balle et al. 2018, no
-    hyperprior), synthesis MLP g_s. Trained with additive uniform noise in place of rounding, evaluated
-    and coded with rounding; the bitstream is :func:`ibflow.quantized.encode_channels` (ANS with one
-    categorical table per channel over the symbols' range, built at each call).
-
-    ``ibflow.quantized`` holds only an image (conv) codec; this vector wrapper belongs next to it."""
-
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.dim = dim
-        self.g_a = _mlp(dim, hidden, dim)
-        self.g_s = _mlp(dim, hidden, dim)
-        self.entropy = FactorizedPrior(dim)
-
-    def forward_parts(self, x: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
-        """(x_hat, rate in nats per sample) with uniform noise (training) or rounding."""
-        y = self.g_a(x)
-        y_t = y + torch.rand_like(y) - 0.5 if noise else torch.round(y)
-        rate = -torch.log(self.entropy.likelihood(y_t)).sum(-1)
-        return self.g_s(y_t), rate
-
-    @torch.no_grad()
-    def symbols(self, x: Tensor) -> Tensor:
-        """Rounded latents, shape (dim, n) int64 (channels first, as the entropy coder takes them)."""
-        return torch.round(self.g_a(x)).to(torch.int64).T.contiguous()
-
-    @torch.no_grad()
-    def compress(self, x: Tensor) -> tuple[np.ndarray, int, int]:
-        """(ANS words, lowest symbol, highest symbol): the symbol range is the header a decoder needs."""
-        return encode_channels(self.entropy, self.symbols(x))
-
-    @torch.no_grad()
-    def decompress(self, stream: tuple[np.ndarray, int, int], n: int) -> Tensor:
-        words, low, high = stream
-        k = decode_channels(self.entropy, words, low, high, n)
-        return self.g_s(k.T.to(torch.float32))
-
-
 def _n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
@@ -1240,7 +1194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"slopes in nats per unit distortion)  {'quick settings' if settings.quick else 'default settings'}")
     print(format_table(results))
     counts = {v: sum(r.verdict == v for r in results) for v in VERDICTS}
-    print(f"verdicts: " + ", ".join(f"{k}: {n}" for k, n in counts.items())
+    print("verdicts: " + ", ".join(f"{k}: {n}" for k, n in counts.items())
           + f"; runtime {runtime:.1f} s (training {tc.seconds:.1f} s, {jobs} process(es))")
     sym_fail = [r.number for r in results if not r.evidence["symbolic_checks_pass"]]
     if sym_fail:

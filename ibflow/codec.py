@@ -129,7 +129,9 @@ class FlowCodec(nn.Module):
     def sample_latent(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(mean f(x), noisy z = f(x) + sigma * eps)."""
         mean = self.encode(x)
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        # draw on the generator's device (a CPU generator cannot fill a CUDA tensor), then move
+        device = generator.device if generator is not None else mean.device
+        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=device).to(mean.device)
         return mean, mean + self.sigma * eps
 
     def decode(self, z: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from analysis import claims
 from ibflow.codec import FlowCodec
+from ibflow.quantized import QuantizedVectorCodec
 
 
 def _initialised_codec(dim: int = 1, scale: float = 2.0, spline_bins: int | None = 8, seed: int = 0) -> FlowCodec:
@@ -110,7 +111,7 @@ def test_quantized_codec_bitstream_roundtrip():
 
     torch.manual_seed(0)
     src = get_source("gaussian-vector", variances=[4.0, 1.0, 0.25])
-    codec = claims.QuantizedVectorCodec(3, hidden=16)
+    codec = QuantizedVectorCodec(3, hidden=16)
     claims._train_quantized(codec, src, beta=0.5, steps=30, seed=0)
     x = src.sample(4096, seed=1)
     stream = codec.compress(x)
@@ -127,7 +128,7 @@ def test_quantized_codec_bitstream_roundtrip():
 def test_matched_hidden_gives_same_size():
     codec = FlowCodec(4)
     target = claims._n_params(codec)
-    q = claims.QuantizedVectorCodec(4, claims._matched_hidden(4, target))
+    q = QuantizedVectorCodec(4, claims._matched_hidden(4, target))
     assert abs(claims._n_params(q) - target) / target < 0.05
 
 

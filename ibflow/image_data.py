@@ -1,0 +1,137 @@
+"""Offline photographs (scikit-image and scikit-learn wheels) split by image, random crops, and user folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "TRAIN_IMAGES",
+    "EVAL_IMAGES",
+    "IMAGE_SUFFIXES",
+    "load_builtin",
+    "load_builtin_set",
+    "load_folder",
+    "to_tensor",
+    "center_crop",
+    "CropSampler",
+]
+
+# Photos that ship inside the scikit-image wheel (REFERENCES.md: the others are fetched by pooch and
+# fail offline); grey ones are repeated to RGB. skimage's "cat" is the same photo as "chelsea", so it
+# is left out of training.
+TRAIN_IMAGES: tuple[str, ...] = (
+    "skimage:astronaut", "skimage:coffee", "skimage:rocket", "skimage:hubble_deep_field", "skimage:retina",
+    "skimage:immunohistochemistry", "skimage:camera", "skimage:brick", "skimage:grass", "skimage:gravel",
+    "skimage:moon", "skimage:coins", "skimage:clock", "skimage:cell",
+)
+# Held out: never cropped for training. Every short side is >= 300 px, above MS-SSIM's 161.
+EVAL_IMAGES: tuple[str, ...] = ("skimage:chelsea", "sklearn:china", "sklearn:flower")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def to_tensor(array: np.ndarray) -> Tensor:
+    """uint8 (H, W), (H, W, 3) or (H, W, 4) -> float32 (3, H, W) in [0, 1] (grey repeated, alpha dropped)."""
+    a = np.asarray(array)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.dtype != np.uint8:
+        raise ValueError(f"expected an 8-bit image, got dtype {a.dtype}")
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    return torch.from_numpy(np.array(a[:, :, :3], copy=True)).permute(2, 0, 1).float() / 255
+
+
+def load_builtin(name: str) -> Tensor:
+    """One shipped photo, ``"skimage:NAME"`` or ``"sklearn:china"`` / ``"sklearn:flower"``, as (3, H, W)."""
+    source, _, image = name.partition(":")
+    if source == "skimage":
+        from skimage import data
+
+        if not hasattr(data, image):
+            raise ValueError(f"scikit-image has no sample image {image!r}")
+        return to_tensor(getattr(data, image)())
+    if source == "sklearn" and image in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return to_tensor(load_sample_image(f"{image}.jpg"))
+    raise ValueError(f"unknown built-in image {name!r}: use 'skimage:NAME' or 'sklearn:china' / 'sklearn:flower'")
+
+
+def load_builtin_set(names: tuple[str, ...]) -> dict[str, Tensor]:
+    return {name: load_builtin(name) for name in names}
+
+
+def load_folder(path: str | Path, min_side: int = 1) -> dict[str, Tensor]:
+    """Every PNG/JPEG file directly in ``path`` as (3, H, W) in [0, 1], keyed by file name.
+
+    Raises:
+        ValueError: the folder does not exist, holds no PNG/JPEG files, a file cannot be read as an
+            image, or an image's short side is below ``min_side``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"--data {str(path)!r} is not a folder (give 'skimage' or a folder of PNG/JPEG files)")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"--data {str(path)!r} holds no PNG or JPEG files ({', '.join(IMAGE_SUFFIXES)})")
+    images: dict[str, Tensor] = {}
+    for file in files:
+        try:
+            with Image.open(file) as im:
+                array = np.asarray(im.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"--data: cannot read {str(file)!r} as an image: {e}") from e
+        if min(array.shape[:2]) < min_side:
+            size = f"{array.shape[1]}x{array.shape[0]}"
+            raise ValueError(f"--data: {file.name} is {size} px; need a short side >= {min_side}")
+        images[file.name] = to_tensor(array)
+    return images
+
+
+def center_crop(image: Tensor, multiple: int, max_side: int | None = None) -> Tensor:
+    """The central crop of (C, H, W) with sides multiples of ``multiple`` (and at most ``max_side``)."""
+    h, w = image.shape[-2:]
+    th, tw = (min(s, max_side) if max_side else s for s in (h, w))
+    th, tw = th - th % multiple, tw - tw % multiple
+    if th == 0 or tw == 0:
+        raise ValueError(f"image of size {h}x{w} is smaller than one {multiple}-px block")
+    top, left = (h - th) // 2, (w - tw) // 2
+    return image[..., top : top + th, left : left + tw]
+
+
+class CropSampler:
+    """``sampler(n, seed) -> (n, 3, size, size)``: uniform random crops (random image, position and
+    horizontal flip), reproducible from ``seed``; the sampler interface of :func:`ibflow.train.train`."""
+
+    def __init__(self, images: dict[str, Tensor] | list[Tensor], size: int, device: str | torch.device = "cpu"):
+        self.images = list(images.values()) if isinstance(images, dict) else list(images)
+        if not self.images:
+            raise ValueError("CropSampler needs at least one image")
+        small = [tuple(im.shape[-2:]) for im in self.images if min(im.shape[-2:]) < size]
+        if small:
+            raise ValueError(f"crop size {size} exceeds the short side of images of size {small}")
+        self.size = size
+        self.device = torch.device(device)
+
+    def __call__(self, n: int, seed: int) -> Tensor:
+        rng = np.random.default_rng(seed)
+        crops = []
+        for _ in range(n):
+            im = self.images[rng.integers(len(self.images))]
+            top = rng.integers(im.shape[-2] - self.size + 1)
+            left = rng.integers(im.shape[-1] - self.size + 1)
+            crop = im[:, top : top + self.size, left : left + self.size]
+            crops.append(crop.flip(-1) if rng.random() < 0.5 else crop)
+        return torch.stack(crops).to(self.device)
+
+
+Sampler = Callable[[int, int], Tensor]

@@ -1,0 +1,310 @@
+"""Quantization baseline: Ballé et al.'s factorized entropy model and a conv codec of rounding + ANS."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from ibflow.image_codec import ImageCodecLoss
+
+__all__ = [
+    "FactorizedPrior",
+    "QuantizedImageCodec",
+    "QuantizedVectorCodec",
+    "QuantizedBitstream",
+    "QUANTIZED_HEADER_BYTES",
+    "encode_channels",
+    "decode_channels",
+    "fit_factorized_prior",
+    "channel_code_length",
+]
+
+QUANTIZED_HEADER_BYTES = 8  # symbol range (two int16) and image size (two uint16)
+LIKELIHOOD_FLOOR = 1e-9
+
+
+def _channels_first(y: Tensor, channels: int) -> tuple[Tensor, tuple[int, ...]]:
+    """(N, C) or (N, C, H, W) -> (C, 1, N*H*W), and the permuted shape to undo it."""
+    if y.dim() < 2 or y.shape[1] != channels:
+        raise ValueError(f"expected latents of shape (N, {channels}) or (N, {channels}, H, W), got {tuple(y.shape)}")
+    moved = y.movedim(1, 0)
+    return moved.reshape(channels, 1, -1), tuple(moved.shape)
+
+
+class FactorizedPrior(nn.Module):
+    r"""Creates the factorized ("fully factorized") density of Ballé et al. 2018 (ICLR), appendix 6.1.
+
+    Per channel, a learned cumulative :math:`c(y) = f_K \circ \dots \circ f_1(y)` with
+    :math:`f_k(x) = g_k(H^{(k)} x + b^{(k)})`, :math:`g_k(x) = x + a^{(k)} \odot \tanh(x)` for
+    :math:`k < K` and :math:`g_K` the logistic sigmoid; :math:`H^{(k)} = \operatorname{softplus}(\hat H^{(k)})`
+    and :math:`a^{(k)} = \tanh(\hat a^{(k)})` keep :math:`c` monotone (eqs. 6.1-6.4). The likelihood
+    of a unit bin is :math:`c(y + 1/2) - c(y - 1/2)`, computed on the side of the sigmoid where it
+    does not cancel.
+
+    Arguments:
+        channels: The number of channels, at least 1 (dimension 1 of the latents).
+        filters: Hidden widths of the per-channel network (the paper's (3, 3, 3)).
+        init_scale: Initial scale of the density (the paper's 10).
+
+    Example:
+        >>> prior = FactorizedPrior(4)
+        >>> y = torch.randn(8, 4).round()
+        >>> prior.likelihood(y).shape
+        torch.Size([8, 4])
+    """
+
+    def __init__(self, channels: int, filters: Sequence[int] = (3, 3, 3), init_scale: float = 10.0):
+        super().__init__()
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
+        self.channels = channels
+        dims = (1, *filters, 1)
+        scale = init_scale ** (1 / (len(dims) - 1))
+        self.matrices = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.factors = nn.ParameterList()
+        for k in range(len(dims) - 1):
+            init = math.log(math.expm1(1 / scale / dims[k + 1]))
+            self.matrices.append(nn.Parameter(torch.full((channels, dims[k + 1], dims[k]), init)))
+            self.biases.append(nn.Parameter(torch.rand(channels, dims[k + 1], 1) - 0.5))
+            if k < len(dims) - 2:
+                self.factors.append(nn.Parameter(torch.zeros(channels, dims[k + 1], 1)))
+
+    def logits_cumulative(self, x: Tensor) -> Tensor:
+        """The logit of c(x) for x of shape (C, 1, n)."""
+        for k, (matrix, bias) in enumerate(zip(self.matrices, self.biases)):
+            x = torch.matmul(F.softplus(matrix), x) + bias
+            if k < len(self.factors):
+                x = x + torch.tanh(self.factors[k]) * torch.tanh(x)
+        return x
+
+    def _bin_mass(self, y: Tensor) -> Tensor:
+        lower = self.logits_cumulative(y - 0.5)
+        upper = self.logits_cumulative(y + 0.5)
+        # c(upper) - c(lower) = c(-lower) - c(-upper) for the sigmoid: take the side where both are small
+        sign = -torch.sign(lower + upper).detach()
+        return (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()
+
+    def likelihood(self, y: Tensor) -> Tensor:
+        """Probability mass of the unit bin [y - 1/2, y + 1/2] per element, same shape as ``y``
+        ((N, C) or (N, C, H, W)), floored at 1e-9 so that log-likelihoods stay finite in training."""
+        flat, shape = _channels_first(y, self.channels)
+        mass = self._bin_mass(flat).clamp_min(LIKELIHOOD_FLOOR)
+        return mass.reshape(shape).movedim(0, 1)
+
+    @torch.no_grad()
+    def pmf_table(self, low: int, high: int) -> np.ndarray:
+        """Per channel, the probabilities of the integers low..high, with the mass below low - 1/2 and
+        above high + 1/2 folded into the end symbols so each row sums to 1; float64, shape (C, high - low + 1)."""
+        grid = torch.arange(low, high + 1, dtype=torch.float32, device=self.biases[0].device)
+        flat = grid.view(1, 1, -1).expand(self.channels, 1, -1)
+        mass = self._bin_mass(flat).squeeze(1).double().cpu()
+        below = torch.sigmoid(self.logits_cumulative(flat[:, :, :1] - 0.5)).squeeze(1).squeeze(1).double().cpu()
+        above = torch.sigmoid(-self.logits_cumulative(flat[:, :, -1:] + 0.5)).squeeze(1).squeeze(1).double().cpu()
+        mass[:, 0] += below
+        mass[:, -1] += above
+        mass = mass.clamp_min(0)
+        return (mass / mass.sum(1, keepdim=True)).numpy()
+
+
+def encode_channels(prior: FactorizedPrior, k: Tensor) -> tuple[np.ndarray, int, int]:
+    """ANS-encode integer symbols k of shape (C, n) under the prior's bin masses: channel c with a
+    constriction ``Categorical(pmf_c, perfect=False)`` over the symbol range [low, high] of ``k``
+    (which the decoder must be told, e.g. in a header; at least two symbols wide). Returns (words, low, high)."""
+    import constriction
+
+    low, high = int(k.min()), int(k.max())
+    high = max(high, low + 1)  # constriction's Categorical needs at least two symbols
+    if low < -(2**15) or high >= 2**15:
+        raise ValueError(f"symbols out of the int16 header range: [{low}, {high}]")
+    table = prior.pmf_table(low, high)
+    coder = constriction.stream.stack.AnsCoder()
+    flat = (k - low).cpu().numpy().astype(np.int32)
+    for c in reversed(range(k.shape[0])):  # a stack: encode backwards, decode forwards
+        coder.encode_reverse(flat[c], constriction.stream.model.Categorical(table[c], perfect=False))
+    return coder.get_compressed(), low, high
+
+
+def channel_code_length(prior: FactorizedPrior, k: Tensor) -> float:
+    """-sum log P(k) in nats under exactly the tables :func:`encode_channels` codes with (symbol range of
+    ``k``, tails folded in): the ideal code length the bitstream approaches."""
+    low, high = int(k.min()), int(k.max())
+    table = torch.from_numpy(prior.pmf_table(low, max(high, low + 1)))
+    return float(-table.gather(1, (k - low).cpu()).log().sum())
+
+
+def decode_channels(prior: FactorizedPrior, words: np.ndarray, low: int, high: int, n: int) -> Tensor:
+    """The inverse of :func:`encode_channels`: symbols of shape (C, n), int64."""
+    import constriction
+
+    table = prior.pmf_table(low, high)
+    coder = constriction.stream.stack.AnsCoder(words)
+    rows = [coder.decode(constriction.stream.model.Categorical(t, perfect=False), n) for t in table]
+    return torch.from_numpy(np.stack(rows).astype(np.int64) + low)
+
+
+def fit_factorized_prior(
+    prior: FactorizedPrior, latents: Tensor, steps: int = 300, lr: float = 1e-2, batch: int = 1024, seed: int = 0
+) -> FactorizedPrior:
+    """Fits the prior to latents (N, C) or (N, C, H, W) by maximum likelihood of y + U(-1/2, 1/2)
+    (Ballé et al. 2018): the expected code length of round(y) at high rate. Returns the prior."""
+    values = latents.detach().movedim(1, -1).reshape(-1, prior.channels)
+    generator = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(prior.parameters(), lr=lr)
+    for _ in range(steps):
+        rows = values[torch.randint(len(values), (min(batch, len(values)),), generator=generator)]
+        noisy = rows + (torch.rand(rows.shape, generator=generator) - 0.5).to(rows.device)
+        loss = -prior.likelihood(noisy).log().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return prior
+
+
+@dataclass
+class QuantizedBitstream:
+    """ANS words of one image's rounded latents; ``n_bytes`` counts the 8-byte header too."""
+
+    words: np.ndarray
+    low: int
+    high: int
+    height: int
+    width: int
+
+    @property
+    def n_bytes(self) -> int:
+        return QUANTIZED_HEADER_BYTES + int(self.words.nbytes)
+
+
+def _conv(i: int, o: int) -> nn.Conv2d:
+    return nn.Conv2d(i, o, 5, stride=2, padding=2)
+
+
+def _deconv(i: int, o: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(i, o, 5, stride=2, padding=2, output_padding=1)
+
+
+class QuantizedImageCodec(nn.Module):
+    """The classic learned codec (Ballé et al. 2018, "factorized prior" model, with ReLU in place of GDN):
+    y = g_a(x) at 1/8 resolution, y_hat = round(y) at test time and y + U(-1/2, 1/2) in training
+    (Ballé et al. 2017, sec. 2), rate -log2 of the :class:`FactorizedPrior` bin masses, x_hat = g_s(y_hat).
+    Loss: distortion + beta * rate (nats per pixel), the same Lagrangian as :class:`ImageFlowCodec`.
+
+    Arguments:
+        channels: image channels; hidden: width of g_a and g_s; latent: channels of y.
+        distortion: ``"mse"`` or ``"ms-ssim"``.
+    """
+
+    multiple = 8
+
+    def __init__(self, channels: int = 3, hidden: int = 32, latent: int = 32, distortion: str = "mse"):
+        super().__init__()
+        if distortion not in ("mse", "ms-ssim"):
+            raise ValueError(f"distortion must be 'mse' or 'ms-ssim', got {distortion!r}")
+        self.config: dict[str, Any] = dict(channels=channels, hidden=hidden, latent=latent, distortion=distortion)
+        self.distortion_kind = distortion
+        self.analysis = nn.Sequential(
+            _conv(channels, hidden), nn.ReLU(), _conv(hidden, hidden), nn.ReLU(), _conv(hidden, latent)
+        )
+        self.synthesis = nn.Sequential(
+            _deconv(latent, hidden), nn.ReLU(), _deconv(hidden, hidden), nn.ReLU(), _deconv(hidden, channels)
+        )
+        self.entropy_model = FactorizedPrior(latent)
+
+    def loss(self, x: Tensor, beta: float | Tensor, generator: torch.Generator | None = None) -> "ImageCodecLoss":
+        """``distortion + beta * rate`` with additive uniform noise in place of rounding."""
+        # imported here: ibflow.image_codec imports this module (for FactorizedPrior)
+        from ibflow.image_codec import ImageCodecLoss, image_distortion
+
+        y = self.analysis(x)
+        where = generator.device if generator is not None else y.device  # train() passes a CPU generator
+        noise = torch.rand(y.shape, generator=generator, dtype=y.dtype, device=where).to(y.device) - 0.5
+        y_tilde = y + noise
+        distortion = image_distortion(self.distortion_kind, x, self.synthesis(y_tilde)).mean()
+        rate = -self.entropy_model.likelihood(y_tilde).log().flatten(1).sum(1).mean() / (x.shape[-1] * x.shape[-2])
+        return ImageCodecLoss(distortion + beta * rate, distortion, rate)
+
+    def data_init(self, x: Tensor, generator: torch.Generator | None = None) -> None:
+        """Nothing to initialise from data (kept for the shared training loop)."""
+
+    @torch.no_grad()
+    def symbols(self, x: Tensor) -> Tensor:
+        """round(g_a(x)) as int64, shape (N, latent, H/8, W/8)."""
+        return torch.round(self.analysis(x)).to(torch.int64)
+
+    def code_length(self, k: Tensor) -> float:
+        """Ideal code length of the symbols (1, C, h, w) under the coder's tables, nats."""
+        return channel_code_length(self.entropy_model, k[0].reshape(k.shape[1], -1))
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> tuple[QuantizedBitstream, Tensor]:
+        """One image (1, C, H, W) -> (bitstream, symbols) (see :func:`encode_channels`)."""
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise ValueError(f"compress takes one image of shape (1, C, H, W), got {tuple(x.shape)}")
+        k = self.symbols(x)
+        words, low, high = encode_channels(self.entropy_model, k[0].reshape(k.shape[1], -1))
+        return QuantizedBitstream(words, low, high, int(x.shape[-2]), int(x.shape[-1])), k
+
+    @torch.no_grad()
+    def decompress_symbols(self, stream: QuantizedBitstream) -> Tensor:
+        h, w = stream.height // self.multiple, stream.width // self.multiple
+        k = decode_channels(self.entropy_model, stream.words, stream.low, stream.high, h * w)
+        return k.view(1, -1, h, w)
+
+    @torch.no_grad()
+    def reconstruct(self, k: Tensor) -> Tensor:
+        return self.synthesis(k.to(torch.float32).to(self.entropy_model.biases[0].device)).clamp(0, 1)
+
+    @torch.no_grad()
+    def decompress(self, stream: QuantizedBitstream) -> Tensor:
+        """Bitstream -> decoded image (1, C, H, W) in [0, 1]."""
+        return self.reconstruct(self.decompress_symbols(stream))
+
+
+def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, d_out))
+
+
+class QuantizedVectorCodec(nn.Module):
+    """Minimal quantized codec for vectors of the same size as a FlowCodec: analysis MLP g_a, rounding,
+    the factorized entropy model :class:`FactorizedPrior` (Balle et al. 2018, no
+    hyperprior), synthesis MLP g_s. Trained with additive uniform noise in place of rounding, evaluated
+    and coded with rounding; the bitstream is :func:`encode_channels` (ANS with one
+    categorical table per channel over the symbols' range, built at each call)."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.dim = dim
+        self.g_a = _mlp(dim, hidden, dim)
+        self.g_s = _mlp(dim, hidden, dim)
+        self.entropy = FactorizedPrior(dim)
+
+    def forward_parts(self, x: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
+        """(x_hat, rate in nats per sample) with uniform noise (training) or rounding."""
+        y = self.g_a(x)
+        y_t = y + torch.rand_like(y) - 0.5 if noise else torch.round(y)
+        rate = -torch.log(self.entropy.likelihood(y_t)).sum(-1)
+        return self.g_s(y_t), rate
+
+    @torch.no_grad()
+    def symbols(self, x: Tensor) -> Tensor:
+        """Rounded latents, shape (dim, n) int64 (channels first, as the entropy coder takes them)."""
+        return torch.round(self.g_a(x)).to(torch.int64).T.contiguous()
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> tuple[np.ndarray, int, int]:
+        """(ANS words, lowest symbol, highest symbol): the symbol range is the header a decoder needs."""
+        return encode_channels(self.entropy, self.symbols(x))
+
+    @torch.no_grad()
+    def decompress(self, stream: tuple[np.ndarray, int, int], n: int) -> Tensor:
+        words, low, high = stream
+        k = decode_channels(self.entropy, words, low, high, n)
+        return self.g_s(k.T.to(torch.float32))

@@ -1,0 +1,155 @@
+"""Image flow layers: squeeze/unsqueeze, inverse(forward(x)) == x, log-determinants against autograd (float64)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor
+from torch.autograd.functional import jacobian
+
+from ibflow.image_flow import ConvAffineCoupling, MultiScaleGlow, SplitPrior, Squeeze, glow_step, squeeze, unsqueeze
+from ibflow.layers import Flow
+
+SETTINGS = settings(deadline=None)
+seeds = st.integers(0, 2**31 - 1)
+
+
+def perturb(module: torch.nn.Module, seed: int, std: float = 0.3) -> None:
+    """Moves every parameter away from its identity initialisation."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(std * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
+
+
+def check_flow(flow: Flow, x: Tensor) -> None:
+    """Round trip to 1e-9, per-image log|det J| against autograd to 1e-8, output independent of the batch."""
+    y, logdet = flow(x)
+    assert y.shape[0] == x.shape[0] and y[0].numel() == x[0].numel() and logdet.shape == (x.shape[0],)
+    torch.testing.assert_close(flow.inverse(y), x, atol=1e-9, rtol=0)
+    size = x[0].numel()
+    for i in range(x.shape[0]):
+        single = lambda xi: flow(xi.unsqueeze(0))[0].reshape(-1)  # noqa: E731
+        torch.testing.assert_close(single(x[i]), y[i].reshape(-1), atol=1e-12, rtol=1e-12)
+        sign, log_abs_det = torch.linalg.slogdet(jacobian(single, x[i]).reshape(size, size))
+        assert sign != 0
+        torch.testing.assert_close(logdet[i], log_abs_det, atol=1e-8, rtol=1e-8)
+
+
+def prepared(make: Callable[[], Flow], shape: tuple[int, ...], seed: int, std: float = 0.3) -> tuple[Flow, Tensor]:
+    """Built under ``seed`` in float64, ActNorm initialised on a training batch, parameters perturbed;
+    returns the flow and a test batch."""
+    torch.manual_seed(seed)
+    flow = make().double().train()
+    flow(1 + 2 * torch.randn(shape, dtype=torch.float64))
+    perturb(flow, seed, std)
+    return flow.eval(), torch.randn(shape, dtype=torch.float64)
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 4), w=st.integers(1, 4), f=st.integers(1, 3))
+@SETTINGS
+def test_squeeze_unsqueeze_are_inverse_permutations(n, c, h, w, f):
+    x = torch.randn(n, c, h * f, w * f)
+    y = squeeze(x, f)
+    assert y.shape == (n, c * f * f, h, w)
+    assert torch.equal(unsqueeze(y, f), x)
+    assert torch.equal(y.flatten().sort().values, x.flatten().sort().values)
+
+
+def test_squeeze_moves_a_2x2_block_into_channels():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    assert squeeze(x)[0, :, 0, 0].tolist() == [0.0, 1.0, 4.0, 5.0]
+    y, logdet = Squeeze()(x)
+    assert torch.equal(Squeeze().inverse(y), x) and torch.equal(logdet, torch.zeros(1))
+
+
+@given(c=st.integers(2, 5), hw=st.integers(1, 3), seed=seeds)
+@SETTINGS
+def test_conv_affine_coupling(c, hw, seed):
+    check_flow(*prepared(lambda: ConvAffineCoupling(c, hidden=4), (2, c, hw, hw + 1), seed))
+
+
+def test_conv_affine_coupling_starts_as_identity():
+    x = torch.randn(2, 4, 3, 3)
+    y, logdet = ConvAffineCoupling(4, hidden=8)(x)
+    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(2))
+
+
+@given(c=st.integers(2, 6), seed=seeds)
+@SETTINGS
+def test_split_prior(c, seed):
+    check_flow(*prepared(lambda: SplitPrior(c), (2, c, 2, 3), seed))
+
+
+@given(c=st.integers(2, 4), seed=seeds)
+@SETTINGS
+def test_glow_step(c, seed):
+    check_flow(*prepared(lambda: glow_step(c, hidden=4), (2, c, 2, 2), seed))
+
+
+@given(levels=st.integers(1, 2), steps=st.integers(1, 2), channels=st.integers(1, 3), seed=seeds)
+@SETTINGS
+def test_multiscale_glow(levels, steps, channels, seed):
+    side = 2**levels
+    # A small perturbation: larger ones make the LU factors of the 16 x 16 convolutions ill-conditioned.
+    make = lambda: MultiScaleGlow(channels, levels, steps, hidden=4)  # noqa: E731
+    check_flow(*prepared(make, (2, channels, side, side), seed, std=0.1))
+
+
+def test_multiscale_glow_three_levels_round_trip_and_latent_types():
+    # Perturbing the LU factors of the 192 x 192 convolution would make it ill-conditioned (random
+    # triangular matrices are, exponentially in the size), so only the couplings and split priors move.
+    flow, x = prepared(lambda: MultiScaleGlow(3, levels=3, steps=1, hidden=4), (2, 3, 16, 8), seed=1, std=0.0)
+    for module in flow.modules():
+        if isinstance(module, (ConvAffineCoupling, SplitPrior)):
+            perturb(module, seed=2)
+    y, _ = flow(x)
+    torch.testing.assert_close(flow.inverse(y), x, atol=1e-9, rtol=0)
+    types = flow.latent_types(y)
+    assert types.shape == (2, 3 * 64, 2, 1)
+    assert torch.equal(flow.from_latent_types(types), y)
+
+
+@pytest.mark.parametrize("shape, match", [((1, 3, 6, 8), "multiples of 4"), ((1, 2, 8, 8), r"\(N, 3, H, W\)")])
+def test_multiscale_glow_rejects_bad_shapes(shape, match):
+    with pytest.raises(ValueError, match=match):
+        MultiScaleGlow(3, levels=2, steps=1, hidden=4)(torch.randn(shape))
+
+
+def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
+    import io
+
+    from ibflow.image_codec import HEADER_BYTES, ImageFlowCodec
+
+    torch.manual_seed(0)
+    codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
+    crops = torch.rand(8, 3, 16, 16)
+    codec.data_init(crops)
+    parts = codec.loss(crops, beta=1e-3)
+    assert parts.total.shape == () and torch.isfinite(parts.total)
+    codec.eval()
+    codec.calibrate_bins(crops)
+    codec.fit_entropy_model(crops, steps=5)
+    x = torch.rand(1, 3, 16, 32)
+    stream, k = codec.compress(x)
+    assert k.shape == (1, 48, 4, 8) and stream.n_bytes == HEADER_BYTES + stream.words.nbytes
+    assert torch.equal(codec.decompress_symbols(stream), k)
+    x_hat = codec.decompress(stream)
+    assert x_hat.shape == x.shape and bool((x_hat >= 0).all() and (x_hat <= 1).all())
+    length, x_binned = codec.binned(x)
+    assert torch.isfinite(length) and x_binned.shape == x.shape
+
+    buffer = io.BytesIO()
+    torch.save({"config": codec.config, "state_dict": codec.state_dict()}, buffer)
+    buffer.seek(0)
+    blob = torch.load(buffer, weights_only=True)
+    loaded = ImageFlowCodec(**blob["config"])
+    loaded.load_state_dict(blob["state_dict"])
+    loaded.eval()
+    assert torch.equal(loaded.decompress(stream), x_hat)
+    with pytest.raises(ValueError, match="ms-ssim"):
+        ImageFlowCodec(levels=1, steps=1, hidden=4, distortion="ms-ssim").loss(torch.rand(2, 3, 32, 32), 1e-3)
