@@ -12,9 +12,17 @@ from torch import Tensor, nn
 from ibflow.distortion import get_distortion
 from ibflow.layers import Flow, build_vector_flow
 
-__all__ = ["FlowCodec", "CodecLoss", "LearnedDecoder"]
+__all__ = ["FlowCodec", "CodecLoss", "LearnedDecoder", "add_latent_noise"]
 
 DecoderKind = Literal["learned", "inverse"]
+
+
+def add_latent_noise(mean: Tensor, sigma: Tensor | float, generator: torch.Generator | None = None) -> Tensor:
+    """z = mean + sigma * eps, eps ~ N(0, I), the noise drawn on the generator's device (a CPU generator
+    cannot fill a CUDA tensor) and then moved to the mean's."""
+    device = generator.device if generator is not None else mean.device
+    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=device).to(mean.device)
+    return mean + sigma * eps
 
 
 @dataclass
@@ -30,16 +38,20 @@ class CodecLoss:
 
 
 class LearnedDecoder(nn.Module):
-    """x_hat = A z + c + MLP(z). The affine path starts as the identity and the MLP's last layer at zero,
-    so training starts from the inverse-free linear decoder, which is already MMSE-optimal for Gaussians."""
+    """x_hat = A z + c + MLP(z). The MLP's last layer starts at zero, so the decoder starts affine; with
+    as many inputs as outputs the affine path starts as the identity (the inverse-free linear decoder,
+    already MMSE-optimal for Gaussians), otherwise (``in_features`` != ``dim``, e.g. channel symbols
+    in :mod:`ibflow.jscc`) at PyTorch's default and is set by the caller's least-squares fit."""
 
-    def __init__(self, dim: int, hidden: int = 64, depth: int = 2):
+    def __init__(self, dim: int, hidden: int = 64, depth: int = 2, in_features: int | None = None):
         super().__init__()
-        self.affine = nn.Linear(dim, dim)
-        nn.init.eye_(self.affine.weight)
-        nn.init.zeros_(self.affine.bias)
+        in_features = dim if in_features is None else in_features
+        self.affine = nn.Linear(in_features, dim)
+        if in_features == dim:
+            nn.init.eye_(self.affine.weight)
+            nn.init.zeros_(self.affine.bias)
         layers: list[nn.Module] = []
-        width = dim
+        width = in_features
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.SiLU()]
             width = hidden
@@ -129,10 +141,7 @@ class FlowCodec(nn.Module):
     def sample_latent(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(mean f(x), noisy z = f(x) + sigma * eps)."""
         mean = self.encode(x)
-        # draw on the generator's device (a CPU generator cannot fill a CUDA tensor), then move
-        device = generator.device if generator is not None else mean.device
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=device).to(mean.device)
-        return mean, mean + self.sigma * eps
+        return mean, add_latent_noise(mean, self.sigma, generator)
 
     def decode(self, z: Tensor) -> Tensor:
         """x_hat from a latent z."""

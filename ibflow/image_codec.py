@@ -6,24 +6,24 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ibflow.codec import add_latent_noise
 from ibflow.entropy_coding import StandardNormalBins
 from ibflow.image_flow import MultiScaleGlow, squeeze, standard_normal_log_prob, unsqueeze
 from ibflow.quantized import (
     FactorizedPrior,
+    ImageBitstream,
     channel_code_length,
     decode_channels,
     encode_channels,
     fit_factorized_prior,
 )
 
-__all__ = ["ImageCodecLoss", "BlockDecoder", "ImageFlowCodec", "Bitstream", "image_distortion", "HEADER_BYTES"]
+__all__ = ["ImageCodecLoss", "BlockDecoder", "ImageFlowCodec", "image_distortion"]
 
 DistortionKind = Literal["mse", "ms-ssim"]
-HEADER_BYTES = 8  # symbol range (two int16) and image size (two uint16), counted in every bitstream
 MS_SSIM_MIN_SIDE = 161  # 5 scales with an 11-px window need a short side > (11 - 1) * 2^4 = 160
 
 
@@ -52,21 +52,6 @@ class ImageCodecLoss:
     total: Tensor
     distortion: Tensor
     rate: Tensor
-
-
-@dataclass
-class Bitstream:
-    """ANS words of one image, its symbol range and size; ``n_bytes`` counts the header too."""
-
-    words: np.ndarray
-    low: int
-    high: int
-    height: int
-    width: int
-
-    @property
-    def n_bytes(self) -> int:
-        return HEADER_BYTES + int(self.words.nbytes)
 
 
 OFF_WIDTH = 1e3  # base-space bin width of a switched-off latent type: one bin holds all the mass
@@ -186,10 +171,7 @@ class ImageFlowCodec(nn.Module):
     def sample_latent(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(f(x), z = f(x) + sigma * eps)."""
         mean = self.encode(x)
-        # drawn on the generator's device (train() passes a CPU generator), then moved
-        where = generator.device if generator is not None else mean.device
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=where).to(mean.device)
-        return mean, mean + self.sigma * eps
+        return mean, add_latent_noise(mean, self.sigma, generator)
 
     def decode(self, z: Tensor) -> Tensor:
         """x_hat from a latent z (not clamped)."""
@@ -286,7 +268,7 @@ class ImageFlowCodec(nn.Module):
         return channel_code_length(self.latent_model, k[0].reshape(k.shape[1], -1))
 
     @torch.no_grad()
-    def compress(self, x: Tensor) -> tuple[Bitstream, Tensor]:
+    def compress(self, x: Tensor) -> tuple[ImageBitstream, Tensor]:
         """One image (1, C, H, W) -> (bitstream, symbols): the latent mean f(x) rounded on the grid of
         :attr:`step` and ANS-coded per latent type (:func:`~ibflow.quantized.encode_channels`). The flow
         prior has no tractable mass for a latent-space cell, so it bounds the rate (E KL, and the binned
@@ -295,10 +277,10 @@ class ImageFlowCodec(nn.Module):
             raise ValueError(f"compress takes one image of shape (1, C, H, W), got {tuple(x.shape)}")
         k = self.symbols(x)
         words, low, high = encode_channels(self.latent_model, k[0].reshape(k.shape[1], -1))
-        return Bitstream(words, low, high, int(x.shape[-2]), int(x.shape[-1])), k
+        return ImageBitstream(words, low, high, int(x.shape[-2]), int(x.shape[-1])), k
 
     @torch.no_grad()
-    def decompress_symbols(self, stream: Bitstream) -> Tensor:
+    def decompress_symbols(self, stream: ImageBitstream) -> Tensor:
         h, w = stream.height // self.multiple, stream.width // self.multiple
         return decode_channels(self.latent_model, stream.words, stream.low, stream.high, h * w).view(1, -1, h, w)
 
@@ -309,8 +291,8 @@ class ImageFlowCodec(nn.Module):
         return self.decode(z).clamp(0, 1)
 
     @torch.no_grad()
-    def decompress(self, stream: Bitstream) -> Tensor:
-        """Bitstream -> decoded image (1, C, H, W) in [0, 1]."""
+    def decompress(self, stream: ImageBitstream) -> Tensor:
+        """ImageBitstream -> decoded image (1, C, H, W) in [0, 1]."""
         return self.reconstruct(self.decompress_symbols(stream))
 
     def forward(self, x: Tensor) -> Tensor:

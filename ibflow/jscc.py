@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ibflow.channels import Channel, ChannelOutput, PowerNormalization, awgn_capacity
-from ibflow.codec import CodecLoss, FlowCodec
+from ibflow.codec import CodecLoss, LearnedDecoder, FlowCodec
 from ibflow.entropy_coding import StandardNormalBins
 from ibflow.layers import Flow, build_vector_flow
 from ibflow.rates import BinnedMeasurement, matched_bin_width, measure_binned
@@ -20,7 +20,6 @@ from ibflow.train import TrainConfig, TrainResult, train
 
 __all__ = [
     "JSCCCodec",
-    "SymbolDecoder",
     "JSCCEvaluation",
     "block_lengths",
     "opta_distortion",
@@ -222,29 +221,6 @@ def linear_distortion(variance: float, snr: float, rho: float) -> float:
     return variance * (rho / (1.0 + snr) + 1.0 - rho)
 
 
-class SymbolDecoder(nn.Module):
-    """x_hat = A y + c + MLP(y) from ``in_features`` received values (symbols, and channel state if
-    the receiver uses it) to ``out_features`` source values. As in :class:`ibflow.codec.LearnedDecoder`
-    the MLP's last layer starts at zero, so the decoder starts affine (the LMMSE decoder after
-    :meth:`JSCCCodec.data_init`); unlike it, the shapes may differ (rho != 1)."""
-
-    def __init__(self, in_features: int, out_features: int, hidden: int = 64, depth: int = 2):
-        super().__init__()
-        self.affine = nn.Linear(in_features, out_features)
-        layers: list[nn.Module] = []
-        width = in_features
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        last = nn.Linear(width, out_features)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-        self.mlp = nn.Sequential(*layers, last)
-
-    def forward(self, y: Tensor) -> Tensor:
-        return self.affine(y) + self.mlp(y)
-
-
 class JSCCCodec(nn.Module):
     """Analog joint source-channel codec: ``n_source`` source values -> ``n_channel`` channel uses.
 
@@ -255,7 +231,7 @@ class JSCCCodec(nn.Module):
     Shannon-Kotel'nikov mappings), with ``lift="tile"`` by repetition (the best linear expansion; in
     our runs training never left that line). For n_channel < n_source the first n_channel outputs of
     g are sent (g starts from sending a subset, the best linear compression, and learns to fold). :class:`PowerNormalization` then enforces
-    E ||s||^2 / n_channel <= P. Receiver: :class:`SymbolDecoder` on the channel output (and the
+    E ||s||^2 / n_channel <= P. Receiver: :class:`ibflow.codec.LearnedDecoder` on the channel output (and the
     channel state, CSIR, if ``use_state`` and the channel has one).
 
     ``loss`` returns a :class:`ibflow.codec.CodecLoss` whose rate is 0 (the rate is fixed by rho), so
@@ -333,7 +309,7 @@ class JSCCCodec(nn.Module):
         self.channel = channel
         self.use_state = bool(use_state)
         state_width = n_channel if self.use_state and self._channel_has_state(channel) else 0
-        self.decoder = SymbolDecoder(n_channel + state_width, n_source, decoder_hidden, decoder_depth)
+        self.decoder = LearnedDecoder(n_source, decoder_hidden, decoder_depth, in_features=n_channel + state_width)
         self.transmitter_frozen = False
         self.config: dict[str, Any] = dict(
             n_source=n_source, n_channel=n_channel, samples_per_block=samples_per_block, depth=depth, hidden=hidden,

@@ -18,7 +18,7 @@ __all__ = [
     "FactorizedPrior",
     "QuantizedImageCodec",
     "QuantizedVectorCodec",
-    "QuantizedBitstream",
+    "ImageBitstream",
     "QUANTIZED_HEADER_BYTES",
     "encode_channels",
     "decode_channels",
@@ -169,8 +169,10 @@ def fit_factorized_prior(
 
 
 @dataclass
-class QuantizedBitstream:
-    """ANS words of one image's rounded latents; ``n_bytes`` counts the 8-byte header too."""
+class ImageBitstream:
+    """ANS words of one image's symbols, their range and the image size; ``n_bytes`` counts the 8-byte header too.
+
+    Both image codecs write this: :class:`QuantizedImageCodec` and :class:`ibflow.image_codec.ImageFlowCodec`."""
 
     words: np.ndarray
     low: int
@@ -244,16 +246,16 @@ class QuantizedImageCodec(nn.Module):
         return channel_code_length(self.entropy_model, k[0].reshape(k.shape[1], -1))
 
     @torch.no_grad()
-    def compress(self, x: Tensor) -> tuple[QuantizedBitstream, Tensor]:
+    def compress(self, x: Tensor) -> tuple[ImageBitstream, Tensor]:
         """One image (1, C, H, W) -> (bitstream, symbols) (see :func:`encode_channels`)."""
         if x.dim() != 4 or x.shape[0] != 1:
             raise ValueError(f"compress takes one image of shape (1, C, H, W), got {tuple(x.shape)}")
         k = self.symbols(x)
         words, low, high = encode_channels(self.entropy_model, k[0].reshape(k.shape[1], -1))
-        return QuantizedBitstream(words, low, high, int(x.shape[-2]), int(x.shape[-1])), k
+        return ImageBitstream(words, low, high, int(x.shape[-2]), int(x.shape[-1])), k
 
     @torch.no_grad()
-    def decompress_symbols(self, stream: QuantizedBitstream) -> Tensor:
+    def decompress_symbols(self, stream: ImageBitstream) -> Tensor:
         h, w = stream.height // self.multiple, stream.width // self.multiple
         k = decode_channels(self.entropy_model, stream.words, stream.low, stream.high, h * w)
         return k.view(1, -1, h, w)
@@ -263,7 +265,7 @@ class QuantizedImageCodec(nn.Module):
         return self.synthesis(k.to(torch.float32).to(self.entropy_model.biases[0].device)).clamp(0, 1)
 
     @torch.no_grad()
-    def decompress(self, stream: QuantizedBitstream) -> Tensor:
+    def decompress(self, stream: ImageBitstream) -> Tensor:
         """Bitstream -> decoded image (1, C, H, W) in [0, 1]."""
         return self.reconstruct(self.decompress_symbols(stream))
 

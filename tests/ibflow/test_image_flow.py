@@ -123,7 +123,8 @@ def test_multiscale_glow_rejects_bad_shapes(shape, match):
 def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     import io
 
-    from ibflow.image_codec import HEADER_BYTES, ImageFlowCodec
+    from ibflow.image_codec import ImageFlowCodec
+    from ibflow.quantized import QUANTIZED_HEADER_BYTES as HEADER_BYTES
 
     torch.manual_seed(0)
     codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
