@@ -23,6 +23,7 @@ from ibflow.image_codec import MS_SSIM_MIN_SIDE, ImageFlowCodec
 from ibflow.image_data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin_set, load_folder
 from ibflow.quantized import QuantizedImageCodec
 from ibflow.train import TrainConfig, TrainingDiverged, train
+from analysis.plots import save_figure
 
 __all__ = [
     "ImageRDConfig", "CONFIGS", "build_parser", "main", "evaluate_codec", "evaluate_pillow", "format_table",
@@ -286,10 +287,7 @@ def plot_image_rd(points: Sequence[dict[str, Any]], path: str | Path, title: str
         ax.set_ylabel("PSNR (dB)" if key == "psnr" else "MS-SSIM (dB)")
         ax.legend(fontsize=7)
     fig.suptitle(title or "image rate-distortion")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

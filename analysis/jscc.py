@@ -32,6 +32,7 @@ from ibflow.jscc import (
 )
 from ibflow.train import TrainConfig, TrainingDiverged
 from synthetic import get_source
+from analysis.plots import save_figure
 
 __all__ = [
     "build_parser", "main", "JSCCSettings", "run_study", "point_violations", "format_table", "plot_jscc",
@@ -347,10 +348,7 @@ def plot_jscc(report: dict[str, Any], path: str | Path) -> None:
     ax.set_ylabel(r"distortion $10\log_{10}(D/\sigma^2)$ (dB)")
     ax.set_title(f"JSCC, Gaussian source, {report['channel'].upper()}, rho = {rho:g}")
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ import torch
 from analysis.parallel import run_tasks
 from analysis.mi_sources import SOURCES, make_sampler, student_t_mi_correction
 from estimators import METHODS, estimate_mi
+from analysis.plots import save_figure
 
 __all__ = [
     "build_parser",
@@ -411,10 +412,7 @@ def plot_mi_bench(cells: Sequence[dict[str, Any]], settings: BenchSettings, path
         ax.set_ylabel("estimate (nats)")
     fig.suptitle(f"MI estimators on {settings.source} (dim {settings.dim}+{settings.dim}), batch {settings.batch_size}, "
                  f"{settings.steps} steps, {len(settings.seeds)} seeds", fontsize=10)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

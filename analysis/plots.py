@@ -5,18 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
+# no matplotlib.use() here: notebooks import these modules and keep their inline backend; without a
+# display matplotlib falls back to Agg by itself
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
+from synthetic import Source
 
-from synthetic import Source  # noqa: E402
-
-__all__ = ["plot_rd_gap"]
+__all__ = ["plot_rd_gap", "save_figure"]
 
 BITS = 1.0 / np.log(2)
+
+
+def save_figure(fig: Any, path: str | Path) -> None:
+    """Lay out ``fig``, write it to ``path`` (folders made as needed; format from the suffix), close it."""
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
 
 
 def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:
@@ -71,7 +78,4 @@ def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Pa
         ax2.set_ylabel("rate per component (bits)")
         ax2.set_title("per-component rate: measured (dots) vs water-filling (lines)")
         ax2.legend(fontsize=7)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
