@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis import claims
+from analysis.claims import coding
+from analysis.claims.report import _fmt_value
 from ibflow.codec import FlowCodec
 from ibflow.quantized import QuantizedVectorCodec
 
@@ -112,7 +114,7 @@ def test_quantized_codec_bitstream_roundtrip():
     torch.manual_seed(0)
     src = get_source("gaussian-vector", variances=[4.0, 1.0, 0.25])
     codec = QuantizedVectorCodec(3, hidden=16)
-    claims._train_quantized(codec, src, beta=0.5, steps=30, seed=0)
+    coding._train_quantized(codec, src, beta=0.5, steps=30, seed=0)
     x = src.sample(4096, seed=1)
     stream = codec.compress(x)
     k = codec.symbols(x)
@@ -127,9 +129,9 @@ def test_quantized_codec_bitstream_roundtrip():
 
 def test_matched_hidden_gives_same_size():
     codec = FlowCodec(4)
-    target = claims._n_params(codec)
-    q = QuantizedVectorCodec(4, claims._matched_hidden(4, target))
-    assert abs(claims._n_params(q) - target) / target < 0.05
+    target = coding._n_params(codec)
+    q = QuantizedVectorCodec(4, coding._matched_hidden(4, target))
+    assert abs(coding._n_params(q) - target) / target < 0.05
 
 
 def test_parser_and_bad_jobs():
@@ -178,7 +180,7 @@ def test_cli_quick_json_and_table_agree(tmp_path, capsys):
     for c in report["claims"]:
         assert c["verdict"] in out
         for label, key, fmt in c["headline"]:
-            assert claims._fmt_value(c["evidence"][key], fmt).split(",")[0] in out.replace("\n", " ")
+            assert _fmt_value(c["evidence"][key], fmt).split(",")[0] in out.replace("\n", " ")
     t7 = report["claims"][6]["evidence"]
     assert t7["decoded_exactly"]
     assert t7["forward_ratio_flow_over_quantized"]["ci95"][0] <= t7["forward_ratio_flow_over_quantized"]["ratio"]

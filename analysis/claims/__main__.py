@@ -1,0 +1,7 @@
+"""python -m analysis.claims"""
+
+import sys
+
+from analysis.claims.report import main
+
+sys.exit(main())
