@@ -49,6 +49,7 @@ class ImageRDConfig:
     hidden: int = 32
     sigma: float = 0.1
     entropy_fit_steps: int = 300
+    finetune_steps: int = 0  # FlowCodec only: quantization-aware fine-tuning after training (0: none)
     eval_max_side: int | None = None
     jpeg_qualities: tuple[int, ...] = (5, 10, 20, 30, 50, 70, 85, 95)
     webp_qualities: tuple[int, ...] = (5, 10, 20, 30, 50, 70, 85, 95)
@@ -60,19 +61,19 @@ CONFIGS: dict[str, ImageRDConfig] = {
     # CI: two betas, a tiny model, 192 px crops of the held-out photos (MS-SSIM needs > 160 px).
     "smoke": ImageRDConfig(
         name="smoke", betas=(3e-3, 3e-4), steps=30, batch_size=8, crop=32, levels=2, flow_steps=1, hidden=16,
-        entropy_fit_steps=40, eval_max_side=192, jpeg_qualities=(10, 30, 50, 70, 90),
+        entropy_fit_steps=40, finetune_steps=20, eval_max_side=192, jpeg_qualities=(10, 30, 50, 70, 90),
         webp_qualities=(10, 30, 50, 70, 90), latency_repeats=1,
     ),
     # The full protocol (whole held-out photos, every baseline) on a 2-core CPU budget: a small model,
     # few steps. Its numbers say whether the pipeline holds on real data, not how good the codecs can get.
     "reduced": ImageRDConfig(
-        name="reduced", betas=(3e-2, 1e-2, 3e-3), steps=500, batch_size=16, crop=32, levels=2, flow_steps=2,
-        hidden=32, entropy_fit_steps=200, latency_repeats=10,
+        name="reduced", betas=(3e-2, 1e-2, 3e-3), steps=2000, batch_size=16, crop=32, levels=2, flow_steps=2,
+        hidden=32, entropy_fit_steps=200, finetune_steps=500, latency_repeats=10,
     ),
     # The real-data check, meant for a GPU: whole held-out photos.
     "full": ImageRDConfig(
         name="full", betas=(1e-2, 3e-3, 1e-3, 3e-4), steps=20_000, batch_size=16, crop=64, levels=3, flow_steps=4,
-        hidden=64, entropy_fit_steps=1000, latency_repeats=10,
+        hidden=64, entropy_fit_steps=1000, finetune_steps=5000, latency_repeats=10,
     ),
 }
 
@@ -187,24 +188,29 @@ def _state(codec: torch.nn.Module) -> dict[str, Any]:
 def train_models(
     cfg: ImageRDConfig, device: torch.device, progress: bool
 ) -> tuple[dict[float, ImageFlowCodec], dict[float, QuantizedImageCodec], dict[str, float]]:
-    """Both learned codecs at every beta, the same data, steps and optimiser settings."""
+    """Both learned codecs at every beta, the same data and optimiser settings; the FlowCodec's entropy
+    model is then fitted and the FlowCodec fine-tuned for its bitstream (``cfg.finetune_steps`` more steps,
+    :meth:`ImageFlowCodec.finetune_bitstream`), and its base-space bins are calibrated. The quantized
+    codec trains for ``steps + finetune_steps``, so both get the same number of gradient steps."""
     sampler = CropSampler(load_builtin_set(TRAIN_IMAGES), cfg.crop, device)
     tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                        checkpoint_every=max(1, min(100, cfg.steps)))
+    qcfg = replace(tcfg, steps=cfg.steps + cfg.finetune_steps)
     flows, quants, seconds = {}, {}, {"flowcodec": 0.0, "quantized": 0.0}
     for beta in tqdm(cfg.betas, desc="betas", disable=not progress):
         torch.manual_seed(cfg.seed)
         flow = ImageFlowCodec(levels=cfg.levels, steps=cfg.flow_steps, hidden=cfg.hidden, sigma=cfg.sigma).to(device)
         quant = _matched_quantized(flow, cfg).to(device)
-        for name, codec, store in (("flowcodec", flow, flows), ("quantized", quant, quants)):
+        for name, codec, store, config in (("flowcodec", flow, flows, tcfg), ("quantized", quant, quants, qcfg)):
             start = time.perf_counter()
-            train(codec, sampler, beta, tcfg, progress=progress)
+            train(codec, sampler, beta, config, progress=progress)
             seconds[name] += time.perf_counter() - start
             store[beta] = codec
         start = time.perf_counter()
         calib = sampler(256, cfg.seed + 7)
-        flow.calibrate_bins(calib, torch.Generator(device=device).manual_seed(cfg.seed))
         flow.fit_entropy_model(calib, steps=cfg.entropy_fit_steps)
+        flow.finetune_bitstream(sampler, beta, cfg.finetune_steps, cfg.batch_size, cfg.lr, cfg.seed)
+        flow.calibrate_bins(calib, torch.Generator(device=device).manual_seed(cfg.seed))
         seconds["flowcodec"] += time.perf_counter() - start
     return flows, quants, seconds
 
@@ -302,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=sorted(CONFIGS), default="smoke")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--steps", type=int, help="override the config's training steps (>= 1)")
+    p.add_argument("--finetune-steps", type=int, help="override the config's FlowCodec bitstream fine-tuning steps (>= 0)")
     p.add_argument("--betas", type=float, nargs="+", help="override the config's betas (> 0)")
     p.add_argument("--max-side", type=int, help="centre-crop evaluation images to at most this many px (>= 161)")
     p.add_argument("--checkpoint", help="load the models from this file if it exists, else train and save them there")
@@ -317,6 +324,10 @@ def _config(args: argparse.Namespace) -> ImageRDConfig:
         if args.steps < 1:
             raise ValueError(f"--steps must be >= 1, got {args.steps}")
         cfg = replace(cfg, steps=args.steps)
+    if args.finetune_steps is not None:
+        if args.finetune_steps < 0:
+            raise ValueError(f"--finetune-steps must be >= 0, got {args.finetune_steps}")
+        cfg = replace(cfg, finetune_steps=args.finetune_steps)
     if args.betas is not None:
         if any(not (b > 0 and math.isfinite(b)) for b in args.betas):
             raise ValueError(f"--betas must all be finite and > 0, got {args.betas}")
@@ -356,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if loaded:
             saved, flows, quants = load_models(args.checkpoint, device)
-            cfg = replace(cfg, betas=tuple(sorted(flows, reverse=True)), steps=saved["steps"])
+            cfg = replace(cfg, betas=tuple(sorted(flows, reverse=True)), steps=saved["steps"],
+                          finetune_steps=saved.get("finetune_steps", 0))
         else:
             flows, quants, train_seconds = train_models(cfg, device, progress)
             if args.checkpoint:

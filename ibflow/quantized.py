@@ -77,17 +77,17 @@ class FactorizedPrior(nn.Module):
             if k < len(dims) - 2:
                 self.factors.append(nn.Parameter(torch.zeros(channels, dims[k + 1], 1)))
 
-    def logits_cumulative(self, x: Tensor) -> Tensor:
-        """The logit of c(x) for x of shape (C, 1, n)."""
+    def logits_cumulative(self, x: Tensor, channels: slice = slice(None)) -> Tensor:
+        """The logit of c(x) for x of shape (C, 1, n), or of the channels ``channels`` only."""
         for k, (matrix, bias) in enumerate(zip(self.matrices, self.biases)):
-            x = torch.matmul(F.softplus(matrix), x) + bias
+            x = torch.matmul(F.softplus(matrix[channels]), x) + bias[channels]
             if k < len(self.factors):
-                x = x + torch.tanh(self.factors[k]) * torch.tanh(x)
+                x = x + torch.tanh(self.factors[k][channels]) * torch.tanh(x)
         return x
 
-    def _bin_mass(self, y: Tensor) -> Tensor:
-        lower = self.logits_cumulative(y - 0.5)
-        upper = self.logits_cumulative(y + 0.5)
+    def _bin_mass(self, y: Tensor, channels: slice = slice(None)) -> Tensor:
+        lower = self.logits_cumulative(y - 0.5, channels)
+        upper = self.logits_cumulative(y + 0.5, channels)
         # c(upper) - c(lower) = c(-lower) - c(-upper) for the sigmoid: take the side where both are small
         sign = -torch.sign(lower + upper).detach()
         return (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()
@@ -100,53 +100,89 @@ class FactorizedPrior(nn.Module):
         return mass.reshape(shape).movedim(0, 1)
 
     @torch.no_grad()
-    def pmf_table(self, low: int, high: int) -> np.ndarray:
+    def pmf_table(self, low: int, high: int, offset: Tensor | None = None, channels: slice = slice(None)) -> np.ndarray:
         """Per channel, the probabilities of the integers low..high, with the mass below low - 1/2 and
-        above high + 1/2 folded into the end symbols so each row sums to 1; float64, shape (C, high - low + 1)."""
-        grid = torch.arange(low, high + 1, dtype=torch.float32, device=self.biases[0].device)
-        flat = grid.view(1, 1, -1).expand(self.channels, 1, -1)
-        mass = self._bin_mass(flat).squeeze(1).double().cpu()
-        below = torch.sigmoid(self.logits_cumulative(flat[:, :, :1] - 0.5)).squeeze(1).squeeze(1).double().cpu()
-        above = torch.sigmoid(-self.logits_cumulative(flat[:, :, -1:] + 0.5)).squeeze(1).squeeze(1).double().cpu()
-        mass[:, 0] += below
-        mass[:, -1] += above
-        mass = mass.clamp_min(0)
-        return (mass / mass.sum(1, keepdim=True)).numpy()
+        above high + 1/2 folded into the end symbols so each row sums to 1; float64, shape (C, high - low + 1).
+
+        With ``offset`` of shape (C, n) (a dither d, for the channels ``channels``): one row per element,
+        the masses of the unit bins centred on low + d .. high + d, i.e. P(k | d) of k = round(y - d)
+        (universal quantization, Ziv 1985); shape (C, n, high - low + 1)."""
+        device = self.biases[0].device
+        edges = torch.arange(low, high + 2, dtype=torch.float32, device=device).view(1, 1, -1) - 0.5
+        d = torch.zeros(1, 1, 1, device=device) if offset is None else offset.to(device, torch.float32).unsqueeze(-1)
+        edges = edges + d  # (C or 1, n, R + 1): the bin edges, each evaluated once
+        count = len(range(self.channels)[channels])
+        edges = edges.expand(count, *edges.shape[1:]) if edges.shape[0] == 1 else edges
+        logits = self.logits_cumulative(edges.reshape(count, 1, -1), channels).view(edges.shape).double()
+        lower, upper = logits[..., :-1], logits[..., 1:]
+        sign = -torch.sign(lower + upper)  # as in _bin_mass: the side of the sigmoid where both are small
+        mass = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()
+        mass[..., 0] += torch.sigmoid(logits[..., 0])  # the tails
+        mass[..., -1] += torch.sigmoid(-logits[..., -1])
+        mass = mass.clamp_min(0).cpu()
+        table = (mass / mass.sum(-1, keepdim=True)).numpy()
+        return table[:, 0] if offset is None else table
 
 
-def encode_channels(prior: FactorizedPrior, k: Tensor) -> tuple[np.ndarray, int, int]:
+def _channel_table(prior: FactorizedPrior, low: int, high: int, offset: Tensor | None, c: int) -> np.ndarray:
+    """Channel c's table: (R,) without a dither, (n, R) with one (see :meth:`FactorizedPrior.pmf_table`)."""
+    if offset is None:
+        return prior.pmf_table(low, high, channels=slice(c, c + 1))[0]
+    return np.ascontiguousarray(prior.pmf_table(low, high, offset[c : c + 1], slice(c, c + 1))[0])
+
+
+def encode_channels(prior: FactorizedPrior, k: Tensor, offset: Tensor | None = None) -> tuple[np.ndarray, int, int]:
     """ANS-encode integer symbols k of shape (C, n) under the prior's bin masses: channel c with a
     constriction ``Categorical(pmf_c, perfect=False)`` over the symbol range [low, high] of ``k``
-    (which the decoder must be told, e.g. in a header; at least two symbols wide). Returns (words, low, high)."""
+    (which the decoder must be told, e.g. in a header; at least two symbols wide). With a shared dither
+    ``offset`` (C, n), element i of channel c is coded under its own table P(k | d) (see
+    :meth:`FactorizedPrior.pmf_table`); the decoder must know the same dither. Returns (words, low, high)."""
     import constriction
 
     low, high = int(k.min()), int(k.max())
     high = max(high, low + 1)  # constriction's Categorical needs at least two symbols
     if low < -(2**15) or high >= 2**15:
         raise ValueError(f"symbols out of the int16 header range: [{low}, {high}]")
-    table = prior.pmf_table(low, high)
     coder = constriction.stream.stack.AnsCoder()
     flat = (k - low).cpu().numpy().astype(np.int32)
     for c in reversed(range(k.shape[0])):  # a stack: encode backwards, decode forwards
-        coder.encode_reverse(flat[c], constriction.stream.model.Categorical(table[c], perfect=False))
+        table = _channel_table(prior, low, high, offset, c)
+        if offset is None:
+            coder.encode_reverse(flat[c], constriction.stream.model.Categorical(table, perfect=False))
+        else:
+            coder.encode_reverse(flat[c], constriction.stream.model.Categorical(perfect=False), table)
     return coder.get_compressed(), low, high
 
 
-def channel_code_length(prior: FactorizedPrior, k: Tensor) -> float:
+def channel_code_length(prior: FactorizedPrior, k: Tensor, offset: Tensor | None = None) -> float:
     """-sum log P(k) in nats under exactly the tables :func:`encode_channels` codes with (symbol range of
-    ``k``, tails folded in): the ideal code length the bitstream approaches."""
+    ``k``, tails folded in, the dither ``offset`` if any): the ideal code length the bitstream approaches."""
     low, high = int(k.min()), int(k.max())
-    table = torch.from_numpy(prior.pmf_table(low, max(high, low + 1)))
-    return float(-table.gather(1, (k - low).cpu()).log().sum())
+    high = max(high, low + 1)
+    index = (k - low).cpu()
+    if offset is None:
+        return float(-torch.from_numpy(prior.pmf_table(low, high)).gather(1, index).log().sum())
+    total = 0.0
+    for c in range(k.shape[0]):
+        table = torch.from_numpy(_channel_table(prior, low, high, offset, c))
+        total -= float(table.gather(1, index[c].unsqueeze(1)).log().sum())
+    return total
 
 
-def decode_channels(prior: FactorizedPrior, words: np.ndarray, low: int, high: int, n: int) -> Tensor:
+def decode_channels(
+    prior: FactorizedPrior, words: np.ndarray, low: int, high: int, n: int, offset: Tensor | None = None
+) -> Tensor:
     """The inverse of :func:`encode_channels`: symbols of shape (C, n), int64."""
     import constriction
 
-    table = prior.pmf_table(low, high)
     coder = constriction.stream.stack.AnsCoder(words)
-    rows = [coder.decode(constriction.stream.model.Categorical(t, perfect=False), n) for t in table]
+    rows = []
+    for c in range(prior.channels):
+        table = _channel_table(prior, low, high, offset, c)
+        if offset is None:
+            rows.append(coder.decode(constriction.stream.model.Categorical(table, perfect=False), n))
+        else:
+            rows.append(coder.decode(constriction.stream.model.Categorical(perfect=False), table))
     return torch.from_numpy(np.stack(rows).astype(np.int64) + low)
 
 

@@ -64,6 +64,7 @@ def test_checkpoint_reloads_the_same_models(smoke, tmp_path):
     "extra, message",
     [
         (["--steps", "0"], "--steps must be >= 1"),
+        (["--finetune-steps", "-1"], "--finetune-steps must be >= 0"),
         (["--betas", "-1"], "--betas must all be finite and > 0"),
         (["--max-side", "100"], "--max-side must be >= 161"),
         (["--config", "huge"], "invalid choice"),

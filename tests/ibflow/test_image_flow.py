@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import pytest
@@ -143,6 +144,10 @@ def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     assert x_hat.shape == x.shape and bool((x_hat >= 0).all() and (x_hat <= 1).all())
     length, x_binned = codec.binned(x)
     assert torch.isfinite(length) and x_binned.shape == x.shape
+    # dithered quantization: the decoder's input (k + d) is within half a grid cell of f(x) / step
+    d = codec.dither(k.shape)
+    assert float((k + d - codec.scaled_latent(x).detach()).abs().max()) <= 0.5 + 1e-5
+    assert torch.equal(codec.dither(k.shape), d)  # shared: the decoder draws the same
 
     buffer = io.BytesIO()
     torch.save({"config": codec.config, "state_dict": codec.state_dict()}, buffer)
@@ -154,3 +159,29 @@ def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     assert torch.equal(loaded.decompress(stream), x_hat)
     with pytest.raises(ValueError, match="ms-ssim"):
         ImageFlowCodec(levels=1, steps=1, hidden=4, distortion="ms-ssim").loss(torch.rand(2, 3, 32, 32), 1e-3)
+
+
+def test_bitstream_finetuning_lowers_the_bitstream_loss():
+    from ibflow.image_codec import ImageFlowCodec
+
+    torch.manual_seed(0)
+    codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
+    data = torch.rand(64, 3, 16, 16)
+    sample = lambda n, seed: data[torch.randint(len(data), (n,), generator=torch.Generator().manual_seed(seed))]  # noqa: E731
+    codec.data_init(data[:8])
+    codec.fit_entropy_model(data, steps=5)
+    prior_before = [p.detach().clone() for p in codec.prior.parameters()]
+    sigma = float(codec.sigma)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(codec.bitstream_loss(data, 1e-2, torch.Generator().manual_seed(1)).total)
+
+    before = loss()
+    history = codec.finetune_bitstream(sample, beta=1e-2, steps=30, batch_size=8, lr=3e-3)
+    assert len(history) == 30 and all(math.isfinite(h) for h in history)
+    assert loss() < before
+    assert float(codec.sigma) == sigma  # the grid does not move
+    assert any(not torch.equal(a, b) for a, b in zip(prior_before, codec.prior.parameters()))  # h refitted
+    parts = codec.bitstream_loss(data[:4], 1e-2)
+    assert parts.total.shape == () and float(parts.rate.detach()) > 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -11,6 +14,7 @@ from ibflow.quantized import (
     QUANTIZED_HEADER_BYTES,
     FactorizedPrior,
     QuantizedImageCodec,
+    channel_code_length,
     decode_channels,
     encode_channels,
     fit_factorized_prior,
@@ -77,6 +81,31 @@ def test_channel_bitstream_round_trip_is_exact(channels, n, seed):
     words, low, high = encode_channels(prior, k)
     assert (low, high) == (int(k.min()), max(int(k.max()), int(k.min()) + 1))
     assert torch.equal(decode_channels(prior, words, low, high, n), k)
+
+
+@given(channels=st.integers(1, 3), n=st.integers(1, 200), seed=seeds)
+@SETTINGS
+def test_dithered_channel_bitstream_round_trip_is_exact(channels, n, seed):
+    prior = random_prior(channels, seed)
+    generator = torch.Generator().manual_seed(seed)
+    y = 4 * torch.randn(channels, n, generator=generator)
+    d = torch.rand(channels, n, generator=generator) - 0.5
+    k = (y - d).round().to(torch.int64)
+    words, low, high = encode_channels(prior, k, d)
+    assert torch.equal(decode_channels(prior, words, low, high, n, d), k)
+    # one table per element, P(k | d): the bin masses at k + d, tails folded in, each row sums to 1
+    table = prior.pmf_table(low, high, d)
+    assert table.shape == (channels, n, high - low + 1) and abs(table.sum(-1) - 1).max() < 1e-12
+    inner = torch.from_numpy(table[:, :, 1:-1])
+    if inner.numel():
+        grid = torch.arange(low + 1, high, dtype=torch.float32).view(1, 1, -1) + d.unsqueeze(-1)
+        mass = prior.likelihood(grid.reshape(channels, -1).T).T.reshape(inner.shape).double()
+        torch.testing.assert_close(inner, mass.detach(), atol=1e-6, rtol=1e-4)
+    # a zero dither gives the plain table in every row
+    zero = prior.pmf_table(low, high, torch.zeros(channels, 2))
+    np.testing.assert_allclose(zero[:, 0], prior.pmf_table(low, high), atol=1e-12)
+    length = channel_code_length(prior, k, d)
+    assert 8 * words.nbytes >= 0.99 * length / math.log(2) - 32
 
 
 def test_quantized_codec_bitstream_round_trip_is_exact():
