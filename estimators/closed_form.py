@@ -170,18 +170,23 @@ def gaussian_tv(m1: ArrayLike, s1: ArrayLike, m2: ArrayLike, s2: ArrayLike) -> f
     return float(min(max(middle if a < b else -middle, 0.0), 1.0))
 
 
-def canonical_correlations(cov: ArrayLike, dim_x: int) -> np.ndarray:
-    r"""Canonical correlations of (X, Y) from the joint covariance, X the first ``dim_x`` coordinates.
-
-    The singular values of s_xx^-1/2 s_xy s_yy^-1/2 (Hotelling 1936), sorted descending.
-    """
+def _joint_cov(cov: ArrayLike, dim_x: int) -> np.ndarray:
+    """A validated joint covariance of (X, Y), X the first ``dim_x`` coordinates; ValueError naming the argument."""
     cov = np.asarray(cov, dtype=np.float64)
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
         raise ValueError(f"cov must be a square matrix, got shape {cov.shape}")
     d = cov.shape[0]
     if not (0 < dim_x < d):
         raise ValueError(f"dim_x must be in [1, {d - 1}], got {dim_x}")
-    cov = _cov(cov, d, "cov")
+    return _cov(cov, d, "cov")
+
+
+def canonical_correlations(cov: ArrayLike, dim_x: int) -> np.ndarray:
+    r"""Canonical correlations of (X, Y) from the joint covariance, X the first ``dim_x`` coordinates.
+
+    The singular values of s_xx^-1/2 s_xy s_yy^-1/2 (Hotelling 1936), sorted descending.
+    """
+    cov = _joint_cov(cov, dim_x)
     lx = np.linalg.cholesky(cov[:dim_x, :dim_x])
     ly = np.linalg.cholesky(cov[dim_x:, dim_x:])
     # whitening with Cholesky factors gives the same singular values as symmetric square roots
@@ -195,13 +200,7 @@ def gaussian_mi(cov: ArrayLike, dim_x: int) -> float:
     I = 1/2 log(det s_xx det s_yy / det s) (Cover & Thomas 2nd ed., ch. 8);
     equal to -1/2 sum log(1 - rho_i^2) over the canonical correlations.
     """
-    cov = np.asarray(cov, dtype=np.float64)
-    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
-        raise ValueError(f"cov must be a square matrix, got shape {cov.shape}")
-    d = cov.shape[0]
-    if not (0 < dim_x < d):
-        raise ValueError(f"dim_x must be in [1, {d - 1}], got {dim_x}")
-    cov = _cov(cov, d, "cov")
+    cov = _joint_cov(cov, dim_x)
     return 0.5 * (_logdet(cov[:dim_x, :dim_x]) + _logdet(cov[dim_x:, dim_x:]) - _logdet(cov))
 
 
