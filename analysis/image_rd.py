@@ -189,8 +189,9 @@ def train_models(
     cfg: ImageRDConfig, device: torch.device, progress: bool
 ) -> tuple[dict[float, ImageFlowCodec], dict[float, QuantizedImageCodec], dict[str, float]]:
     """Both learned codecs at every beta, the same data and optimiser settings; the FlowCodec's entropy
-    model is then fitted and the FlowCodec fine-tuned for its bitstream (``cfg.finetune_steps`` more steps,
-    :meth:`ImageFlowCodec.finetune_bitstream`), and its base-space bins are calibrated. The quantized
+    model is then fitted and the FlowCodec fine-tuned for its bitstream (``cfg.finetune_steps`` more
+    steps, :meth:`ImageFlowCodec.finetune_bitstream`), with the latent types its bitstream carries chosen
+    half-way (:meth:`ImageFlowCodec.select_coded_types`), and its base-space bins are calibrated. The quantized
     codec trains for ``steps + finetune_steps``, so both get the same number of gradient steps."""
     sampler = CropSampler(load_builtin_set(TRAIN_IMAGES), cfg.crop, device)
     tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
@@ -209,7 +210,11 @@ def train_models(
         start = time.perf_counter()
         calib = sampler(256, cfg.seed + 7)
         flow.fit_entropy_model(calib, steps=cfg.entropy_fit_steps)
-        flow.finetune_bitstream(sampler, beta, cfg.finetune_steps, cfg.batch_size, cfg.lr, cfg.seed)
+        # fine-tune for the bitstream, choose the coded types half-way, then adapt to that choice
+        half = cfg.finetune_steps // 2
+        flow.finetune_bitstream(sampler, beta, half, cfg.batch_size, cfg.lr, cfg.seed)
+        flow.select_coded_types(calib, beta, seed=cfg.seed)
+        flow.finetune_bitstream(sampler, beta, cfg.finetune_steps - half, cfg.batch_size, cfg.lr, cfg.seed + 1)
         flow.calibrate_bins(calib, torch.Generator(device=device).manual_seed(cfg.seed))
         seconds["flowcodec"] += time.perf_counter() - start
     return flows, quants, seconds
@@ -383,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for beta, codec in tqdm(models.items(), desc=f"evaluate {name}", disable=not progress):
             rows, t = evaluate_codec(codec, images, device, cfg.latency_repeats)
             points.append(_point(name, beta, rows))
+            if isinstance(codec, ImageFlowCodec):
+                points[-1]["coded_types"] = [int(codec.coded.sum()), len(codec.coded)]
             times.append(t)
         latency[name] = {k: float(np.mean([t[k] for t in times])) for k in ("encode", "decode")}
     latency["ratio_flowcodec_over_quantized"] = {

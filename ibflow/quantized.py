@@ -125,65 +125,90 @@ class FactorizedPrior(nn.Module):
 
 
 def _channel_table(prior: FactorizedPrior, low: int, high: int, offset: Tensor | None, c: int) -> np.ndarray:
-    """Channel c's table: (R,) without a dither, (n, R) with one (see :meth:`FactorizedPrior.pmf_table`)."""
+    """Channel c's table: (R,) without a dither, (n, R) with one, ``offset`` of shape (1, n) (see
+    :meth:`FactorizedPrior.pmf_table`)."""
     if offset is None:
         return prior.pmf_table(low, high, channels=slice(c, c + 1))[0]
-    return np.ascontiguousarray(prior.pmf_table(low, high, offset[c : c + 1], slice(c, c + 1))[0])
+    return np.ascontiguousarray(prior.pmf_table(low, high, offset, slice(c, c + 1))[0])
 
 
-def encode_channels(prior: FactorizedPrior, k: Tensor, offset: Tensor | None = None) -> tuple[np.ndarray, int, int]:
-    """ANS-encode integer symbols k of shape (C, n) under the prior's bin masses: channel c with a
-    constriction ``Categorical(pmf_c, perfect=False)`` over the symbol range [low, high] of ``k``
-    (which the decoder must be told, e.g. in a header; at least two symbols wide). With a shared dither
-    ``offset`` (C, n), element i of channel c is coded under its own table P(k | d) (see
+def _rows(prior: FactorizedPrior, count: int, index: Sequence[int] | None) -> list[int]:
+    """The prior channel that codes each of ``count`` symbol rows: ``index`` or 0, 1, ..."""
+    rows = list(range(prior.channels)) if index is None else [int(c) for c in index]
+    if len(rows) != count or any(not 0 <= c < prior.channels for c in rows):
+        raise ValueError(f"index must name {count} channels of the prior (0..{prior.channels - 1}), got {rows}")
+    return rows
+
+
+def _symbol_range(k: Tensor) -> tuple[int, int]:
+    """[low, high] of the symbols as the header stores it: at least two symbols wide (constriction's
+    Categorical needs two), (0, 1) when there are no symbols."""
+    if k.numel() == 0:
+        return 0, 1
+    low, high = int(k.min()), int(k.max())
+    return low, max(high, low + 1)
+
+
+def encode_channels(
+    prior: FactorizedPrior, k: Tensor, offset: Tensor | None = None, index: Sequence[int] | None = None
+) -> tuple[np.ndarray, int, int]:
+    """ANS-encode integer symbols k of shape (R, n) under the prior's bin masses: row r with prior channel
+    ``index[r]`` (default: row c is channel c, R = C), a constriction ``Categorical(pmf, perfect=False)``
+    over the symbol range [low, high] of ``k`` (which the decoder must be told, e.g. in a header). With a
+    shared dither ``offset`` (R, n), element i of row r is coded under its own table P(k | d) (see
     :meth:`FactorizedPrior.pmf_table`); the decoder must know the same dither. Returns (words, low, high)."""
     import constriction
 
-    low, high = int(k.min()), int(k.max())
-    high = max(high, low + 1)  # constriction's Categorical needs at least two symbols
+    rows = _rows(prior, k.shape[0], index)
+    low, high = _symbol_range(k)
     if low < -(2**15) or high >= 2**15:
         raise ValueError(f"symbols out of the int16 header range: [{low}, {high}]")
     coder = constriction.stream.stack.AnsCoder()
     flat = (k - low).cpu().numpy().astype(np.int32)
-    for c in reversed(range(k.shape[0])):  # a stack: encode backwards, decode forwards
-        table = _channel_table(prior, low, high, offset, c)
+    for r in reversed(range(len(rows))):  # a stack: encode backwards, decode forwards
+        table = _channel_table(prior, low, high, None if offset is None else offset[r : r + 1], rows[r])
         if offset is None:
-            coder.encode_reverse(flat[c], constriction.stream.model.Categorical(table, perfect=False))
+            coder.encode_reverse(flat[r], constriction.stream.model.Categorical(table, perfect=False))
         else:
-            coder.encode_reverse(flat[c], constriction.stream.model.Categorical(perfect=False), table)
+            coder.encode_reverse(flat[r], constriction.stream.model.Categorical(perfect=False), table)
     return coder.get_compressed(), low, high
 
 
-def channel_code_length(prior: FactorizedPrior, k: Tensor, offset: Tensor | None = None) -> float:
+def channel_code_length(
+    prior: FactorizedPrior, k: Tensor, offset: Tensor | None = None, index: Sequence[int] | None = None
+) -> float:
     """-sum log P(k) in nats under exactly the tables :func:`encode_channels` codes with (symbol range of
-    ``k``, tails folded in, the dither ``offset`` if any): the ideal code length the bitstream approaches."""
-    low, high = int(k.min()), int(k.max())
-    high = max(high, low + 1)
-    index = (k - low).cpu()
-    if offset is None:
-        return float(-torch.from_numpy(prior.pmf_table(low, high)).gather(1, index).log().sum())
+    ``k``, tails folded in, the dither ``offset`` and the channels ``index`` if any): the ideal code
+    length the bitstream approaches."""
+    rows = _rows(prior, k.shape[0], index)
+    low, high = _symbol_range(k)
+    symbols = (k - low).cpu()
     total = 0.0
-    for c in range(k.shape[0]):
-        table = torch.from_numpy(_channel_table(prior, low, high, offset, c))
-        total -= float(table.gather(1, index[c].unsqueeze(1)).log().sum())
+    for r, c in enumerate(rows):
+        table = torch.from_numpy(_channel_table(prior, low, high, None if offset is None else offset[r : r + 1], c))
+        total -= float(table.reshape(-1, high - low + 1).expand(symbols.shape[1], -1).gather(1, symbols[r].unsqueeze(1)).log().sum())
     return total
 
 
 def decode_channels(
-    prior: FactorizedPrior, words: np.ndarray, low: int, high: int, n: int, offset: Tensor | None = None
+    prior: FactorizedPrior, words: np.ndarray, low: int, high: int, n: int, offset: Tensor | None = None,
+    index: Sequence[int] | None = None,
 ) -> Tensor:
-    """The inverse of :func:`encode_channels`: symbols of shape (C, n), int64."""
+    """The inverse of :func:`encode_channels`: symbols of shape (R, n), int64 (R = len(index), or C)."""
     import constriction
 
+    rows = _rows(prior, prior.channels if index is None else len(index), index)
     coder = constriction.stream.stack.AnsCoder(words)
-    rows = []
-    for c in range(prior.channels):
-        table = _channel_table(prior, low, high, offset, c)
+    out = []
+    for r, c in enumerate(rows):
+        table = _channel_table(prior, low, high, None if offset is None else offset[r : r + 1], c)
         if offset is None:
-            rows.append(coder.decode(constriction.stream.model.Categorical(table, perfect=False), n))
+            out.append(coder.decode(constriction.stream.model.Categorical(table, perfect=False), n))
         else:
-            rows.append(coder.decode(constriction.stream.model.Categorical(perfect=False), table))
-    return torch.from_numpy(np.stack(rows).astype(np.int64) + low)
+            out.append(coder.decode(constriction.stream.model.Categorical(perfect=False), table))
+    if not out:
+        return torch.empty(0, n, dtype=torch.int64)
+    return torch.from_numpy(np.stack(out).astype(np.int64) + low)
 
 
 def fit_factorized_prior(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -185,3 +186,63 @@ def test_bitstream_finetuning_lowers_the_bitstream_loss():
     assert any(not torch.equal(a, b) for a, b in zip(prior_before, codec.prior.parameters()))  # h refitted
     parts = codec.bitstream_loss(data[:4], 1e-2)
     assert parts.total.shape == () and float(parts.rate.detach()) > 0
+
+
+def _trained_tiny_codec():
+    from ibflow.image_codec import ImageFlowCodec
+
+    torch.manual_seed(0)
+    codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
+    crops = torch.rand(32, 3, 16, 16)
+    codec.data_init(crops[:8])
+    codec.fit_entropy_model(crops, steps=20)
+    return codec.eval(), crops
+
+
+def test_types_left_out_of_the_bitstream_carry_nothing():
+    """With some types not coded: the stream decodes exactly, and moving the image along an uncoded
+    latent type (x' = f^-1(f(x) + delta on that type)) changes neither the bytes nor the decoded image."""
+    codec, _ = _trained_tiny_codec()
+    with torch.no_grad():
+        codec.coded[1::2] = False
+        codec.off_mean.normal_()
+    x = torch.rand(1, 3, 16, 32)
+    stream, k = codec.compress(x)
+    assert k.shape == (1, 24, 4, 8) and torch.equal(codec.decompress_symbols(stream), k)
+    with torch.no_grad():
+        types = codec.encoder.latent_types(codec.encode(x))
+        types[:, 1] += 0.5 * codec.step * torch.randn(types[:, 1].shape)  # type 1 is not coded
+        moved = codec.encoder.inverse(codec.encoder.from_latent_types(types))
+    stream2, k2 = codec.compress(moved)
+    assert torch.equal(k2, k) and np.array_equal(stream2.words, stream.words)
+    assert torch.equal(codec.decompress(stream2), codec.decompress(stream))
+    codec.coded[1] = True  # coded, the same move does change the symbols
+    assert not torch.equal(codec.symbols(moved), codec.symbols(x))
+
+
+def test_selecting_coded_types_by_the_bitstream_lagrangian():
+    """The reported loss is D + beta R of the mask it sets (same dither draw); a rate price far above
+    any distortion switches every type off: a header-only stream that decodes exactly at zero rate."""
+    from ibflow.quantized import QUANTIZED_HEADER_BYTES
+
+    codec, crops = _trained_tiny_codec()
+    result = codec.select_coded_types(crops, beta=1e-2, seed=3)
+    assert result["loss"] <= result["loss_all_coded"] and result["coded"] == int(codec.coded.sum())
+    with torch.no_grad():
+        y = codec.scaled_latent(crops)
+        u = torch.rand(y.shape, generator=torch.Generator().manual_seed(3)) - 0.5
+        x_hat = codec.decode(codec._decoder_input(y + u, u))
+        nats = -codec.latent_model.likelihood(y + u).log()[:, codec.coded].sum() / (len(crops) * 16 * 16)
+        recomputed = float((crops - x_hat).pow(2).mean() + 1e-2 * nats)
+    assert recomputed == pytest.approx(result["loss"], rel=1e-5)
+    assert torch.allclose(codec.off_mean, y.mean(dim=(0, 2, 3)))
+
+    result = codec.select_coded_types(crops, beta=1e6)
+    assert result["coded"] == 0 and not bool(codec.coded.any())
+    x = torch.rand(1, 3, 16, 16)
+    stream, k = codec.compress(x)
+    assert k.shape == (1, 0, 4, 4) and stream.n_bytes == QUANTIZED_HEADER_BYTES
+    assert codec.decompress_symbols(stream).shape == k.shape
+    assert float(codec.bitstream_loss(crops, 1.0).rate.detach()) == 0.0
+    with pytest.raises(ValueError, match="beta must be"):
+        codec.select_coded_types(crops, beta=-1.0)

@@ -108,6 +108,29 @@ def test_dithered_channel_bitstream_round_trip_is_exact(channels, n, seed):
     assert 8 * words.nbytes >= 0.99 * length / math.log(2) - 32
 
 
+@given(channels=st.integers(2, 5), n=st.integers(1, 100), seed=seeds, data=st.data())
+@SETTINGS
+def test_a_subset_of_channels_codes_under_its_own_tables(channels, n, seed, data):
+    """Rows coded with ``index`` use those channels' tables (the code length says so) and decode exactly;
+    no rows give an empty stream; an index outside the prior is refused."""
+    prior = random_prior(channels, seed)
+    index = data.draw(st.lists(st.integers(0, channels - 1), min_size=1, max_size=channels, unique=True))
+    generator = torch.Generator().manual_seed(seed)
+    k = (3 * torch.randn(len(index), n, generator=generator)).round().to(torch.int64)
+    d = torch.rand(len(index), n, generator=generator) - 0.5
+    words, low, high = encode_channels(prior, k, d, index)
+    assert torch.equal(decode_channels(prior, words, low, high, n, d, index), k)
+    # row r is coded under channel index[r]'s table P(k | d) over the stream's range [low, high]
+    expected = sum(-float(np.log(prior.pmf_table(low, high, d[r : r + 1], slice(c, c + 1))[0][
+        np.arange(n), (k[r] - low).numpy()]).sum()) for r, c in enumerate(index))
+    assert channel_code_length(prior, k, d, index) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    empty = torch.empty(0, n, dtype=torch.int64)
+    words, low, high = encode_channels(prior, empty, torch.empty(0, n), [])
+    assert words.size == 0 and decode_channels(prior, words, low, high, n, torch.empty(0, n), []).shape == (0, n)
+    with pytest.raises(ValueError, match="index must name"):
+        encode_channels(prior, k, d, [channels] * len(index))
+
+
 def test_quantized_codec_bitstream_round_trip_is_exact():
     torch.manual_seed(0)
     codec = QuantizedImageCodec(hidden=8, latent=6).eval()
