@@ -253,15 +253,18 @@ def _bd(points: list[dict[str, Any]], test: str, anchor: str, quality: str) -> f
 
 
 def format_table(points: Sequence[dict[str, Any]]) -> str:
-    """The printed table (bits per pixel; PSNR in dB on 8-bit output; MS-SSIM in [0, 1])."""
-    head = f"{'codec':>10} {'setting':>8} {'bpp':>7} {'PSNR':>7} {'MS-SSIM':>8} {'exact':>6} {'E KL bpp':>9} {'chan PSNR':>9}"
+    """The printed table (bits per pixel; PSNR in dB on 8-bit output; MS-SSIM in [0, 1]; the latent types
+    the FlowCodec's bitstream codes, of all)."""
+    head = (f"{'codec':>10} {'setting':>8} {'bpp':>7} {'PSNR':>7} {'MS-SSIM':>8} {'exact':>6} {'E KL bpp':>9} "
+            f"{'chan PSNR':>9} {'coded':>7}")
     lines = [head, "-" * len(head)]
     for p in points:
         exact = "-" if p["decoded_exactly"] is None else ("yes" if p["decoded_exactly"] else "NO")
         kl = f"{p['kl_bpp']:9.3f}" if "kl_bpp" in p else f"{'-':>9}"
         ch = f"{p['channel_psnr']:9.2f}" if "channel_psnr" in p else f"{'-':>9}"
+        coded = "/".join(map(str, p["coded_types"])) if "coded_types" in p else "-"
         lines.append(f"{p['codec']:>10} {p['setting']:>8g} {p['bpp']:7.3f} {p['psnr']:7.2f} {p['ms_ssim']:8.4f} "
-                     f"{exact:>6} {kl} {ch}")
+                     f"{exact:>6} {kl} {ch} {coded:>7}")
     return "\n".join(lines)
 
 
