@@ -101,9 +101,11 @@ def search_subset(
     ``sweeps`` passes). Both rankings are needed: strong but redundant items each look removable alone
     and are not removable together. Returns (mask, its loss); about (4 + sweeps) count evaluations."""
     every = torch.ones(count, dtype=torch.bool, device=device)
-    best_set, best = every.clone(), loss(every)
+    best_set, best = every.clone(), math.inf
     for start in (every, ~every):  # switch items off from all in, on from none in
         base = loss(start)
+        if base < best:
+            best, best_set = base, start.clone()
         gain = []
         for t in range(count):
             single = start.clone()

@@ -124,12 +124,12 @@ class FactorizedPrior(nn.Module):
         return table[:, 0] if offset is None else table
 
 
-def _channel_table(prior: FactorizedPrior, low: int, high: int, offset: Tensor | None, c: int) -> np.ndarray:
-    """Channel c's table: (R,) without a dither, (n, R) with one, ``offset`` of shape (1, n) (see
-    :meth:`FactorizedPrior.pmf_table`)."""
+def _channel_table(prior: FactorizedPrior, low: int, high: int, offset: Tensor | None, row: int, c: int) -> np.ndarray:
+    """The table of symbol row ``row``, coded by channel c: (R,) without a dither, (n, R) with the dither
+    ``offset[row]`` (see :meth:`FactorizedPrior.pmf_table`)."""
     if offset is None:
         return prior.pmf_table(low, high, channels=slice(c, c + 1))[0]
-    return np.ascontiguousarray(prior.pmf_table(low, high, offset, slice(c, c + 1))[0])
+    return np.ascontiguousarray(prior.pmf_table(low, high, offset[row : row + 1], slice(c, c + 1))[0])
 
 
 def _rows(prior: FactorizedPrior, count: int, index: Sequence[int] | None) -> list[int]:
@@ -166,7 +166,7 @@ def encode_channels(
     coder = constriction.stream.stack.AnsCoder()
     flat = (k - low).cpu().numpy().astype(np.int32)
     for r in reversed(range(len(rows))):  # a stack: encode backwards, decode forwards
-        table = _channel_table(prior, low, high, None if offset is None else offset[r : r + 1], rows[r])
+        table = _channel_table(prior, low, high, offset, r, rows[r])
         if offset is None:
             coder.encode_reverse(flat[r], constriction.stream.model.Categorical(table, perfect=False))
         else:
@@ -185,8 +185,8 @@ def channel_code_length(
     symbols = (k - low).cpu()
     total = 0.0
     for r, c in enumerate(rows):
-        table = torch.from_numpy(_channel_table(prior, low, high, None if offset is None else offset[r : r + 1], c))
-        total -= float(table.reshape(-1, high - low + 1).expand(symbols.shape[1], -1).gather(1, symbols[r].unsqueeze(1)).log().sum())
+        table = torch.from_numpy(_channel_table(prior, low, high, offset, r, c)).reshape(-1, high - low + 1)
+        total -= float(table.expand(symbols.shape[1], -1).gather(1, symbols[r].unsqueeze(1)).log().sum())
     return total
 
 
@@ -201,7 +201,7 @@ def decode_channels(
     coder = constriction.stream.stack.AnsCoder(words)
     out = []
     for r, c in enumerate(rows):
-        table = _channel_table(prior, low, high, None if offset is None else offset[r : r + 1], c)
+        table = _channel_table(prior, low, high, offset, r, c)
         if offset is None:
             out.append(coder.decode(constriction.stream.model.Categorical(table, perfect=False), n))
         else:
