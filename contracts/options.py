@@ -2,7 +2,8 @@
 built from the fields, so that every CLI offers exactly the options its parts declare.
 
 A field's help text and choices come from its metadata:
-``k: int = field(default=3, metadata={"help": "neighbours"})``.
+``k: int = field(default=3, metadata={"help": "neighbours"})``; ``"parse"`` names the function that
+reads the flag's text (``json.loads`` for a nested list such as a covariance matrix).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class OptionSpec:
     choices: tuple[Any, ...] | None
     default: Any
     help: str
+    parse: Any = None
 
 
 def _unwrap(tp: Any) -> tuple[type, bool, tuple[Any, ...] | None]:
@@ -78,7 +80,10 @@ def option_specs(options: type) -> list[OptionSpec]:
         else:
             default = dataclasses.MISSING
         choices = tuple(f.metadata.get("choices", choices) or ()) or None
-        specs.append(OptionSpec(f.name, "--" + f.name.replace("_", "-"), element, many, choices, default, f.metadata.get("help", "")))
+        parse = f.metadata.get("parse")
+        specs.append(
+            OptionSpec(f.name, "--" + f.name.replace("_", "-"), element, many and parse is None, choices, default, f.metadata.get("help", ""), parse)
+        )
     return specs
 
 
@@ -128,7 +133,13 @@ def add_option_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
             parser.add_argument(first.flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             parser.add_argument(
-                first.flag, dest=name, type=first.type, default=None, choices=first.choices, nargs="+" if first.many else None, help=text
+                first.flag,
+                dest=name,
+                type=first.parse or first.type,
+                default=None,
+                choices=first.choices,
+                nargs="+" if first.many else None,
+                help=text,
             )
     return {name: [o for o, _ in specs] for name, specs in takers.items()}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, is_dataclass
 from typing import Any, Generic, TypeVar
 
@@ -65,14 +65,16 @@ def _summary(obj: Any) -> str:
 @dataclass(frozen=True)
 class Entry(Generic[T]):
     """One registered part: its ``name``, the object itself (a class or a factory), the dataclass of
-    its options (or ``None``), a one-line ``summary`` and where it came from (``"registered"``,
-    ``"entry point"`` or ``"path"``)."""
+    its options (or ``None``), a one-line ``summary``, ``tags`` that say where it fits (e.g. a
+    codec's ``"vector"`` or ``"image"``) and where it came from (``"registered"``, ``"entry point"``
+    or ``"path"``)."""
 
     name: str
     obj: T
     options: type | None = None
     summary: str = ""
     origin: str = "registered"
+    tags: frozenset[str] = frozenset()
 
 
 class Registry(Generic[T]):
@@ -103,10 +105,16 @@ class Registry(Generic[T]):
         self._entry_points_loaded = group is None
 
     def register(
-        self, name: str | None = None, *, options: type | None = None, summary: str | None = None
+        self,
+        name: str | None = None,
+        *,
+        options: type | None = None,
+        summary: str | None = None,
+        tags: Iterable[str] = (),
     ) -> Callable[[T], T]:
         """Decorator: register a class or factory under ``name`` (default: its ``__name__``), with
-        the dataclass of its options. Registering a second object under a taken name is an error."""
+        the dataclass of its options and its tags. Registering a second object under a taken name
+        is an error."""
         if options is not None and not (isinstance(options, type) and is_dataclass(options)):
             raise TypeError(f"options of a {self.kind} must be a dataclass type, got {options!r}")
 
@@ -118,7 +126,7 @@ class Registry(Generic[T]):
             if old is not None and old.obj is not obj and _qualname(old.obj) != _qualname(obj):
                 raise ValueError(f"{self.kind} {key!r} is already registered ({_qualname(old.obj)})")
             self._lazy.pop(key, None)
-            self._entries[key] = Entry(key, obj, options, summary if summary is not None else _summary(obj))
+            self._entries[key] = Entry(key, obj, options, summary if summary is not None else _summary(obj), "registered", frozenset(tags))
             return obj
 
         return decorate
@@ -132,7 +140,7 @@ class Registry(Generic[T]):
             self._lazy[name] = path
 
     def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
+        if self._entry_points_loaded or self.group is None:
             return
         self._entry_points_loaded = True
         for ep in importlib.metadata.entry_points(group=self.group):
@@ -143,6 +151,10 @@ class Registry(Generic[T]):
         """Every name this registry answers to (registered, lazy and entry points), sorted."""
         self._load_entry_points()
         return sorted(set(self._entries) | set(self._lazy))
+
+    def tagged(self, tag: str) -> list[str]:
+        """The names whose entries carry ``tag`` (importing lazy entries to read their tags)."""
+        return [entry.name for entry in self if tag in entry.tags]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()
