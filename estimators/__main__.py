@@ -1,49 +1,128 @@
-"""Command line: ``python -m estimators --x x.npy --y y.npy --method ksg`` prints I(X; Y) and its interval."""
+"""Command line: ``python -m estimators --x x.npy --y y.npy --method ksg`` prints I(X; Y) and its interval.
+
+The methods, their one-line summaries and their flags all come from :data:`~estimators.ESTIMATORS`
+and the options dataclasses, so a newly registered estimator (or an installed entry point) is on
+the command line without editing this file. ``--method package.module:attribute`` runs a user's
+estimator, with its options as ``--options '{"name": value}'``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import numpy as np
 
-from .mi import METHODS, NEURAL, estimate_mi
+from contracts.options import add_option_flags, option_specs, options_from_flags
+
+from .registry import ESTIMATORS, estimate_mi
+from .training import paired_arrays
 
 __all__ = ["build_parser", "main"]
 
+PROG = "python -m estimators"
+# flags every method may use; each goes to the chosen method only if its options have that field
+COMMON_OPTIONS = ("seed", "progress")
 
-def build_parser() -> argparse.ArgumentParser:
-    """Argument parser for the estimators command line."""
-    p = argparse.ArgumentParser(prog="python -m estimators", description="Estimate I(X; Y) from two .npy arrays of shape (n, d).")
-    p.add_argument("--x", required=True, help="path to x.npy")
-    p.add_argument("--y", required=True, help="path to y.npy")
-    p.add_argument("--method", default="ksg", choices=METHODS)
-    p.add_argument("--k", type=int, default=3, help="KSG / kNN entropy neighbours")
-    p.add_argument("--variant", type=int, default=1, choices=(1, 2), help="KSG variant")
-    p.add_argument("--copula", action="store_true", help="KSG on the rank-transformed marginals")
-    p.add_argument("--steps", type=int, default=2000, help="training steps (neural methods, ba)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--critic", default="separable", choices=("separable", "concat"))
-    p.add_argument("--seed", type=int, default=0)
+
+class _UsageError(Exception):
+    """A mistake on the command line: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # one line, no usage block: the same form as every other usage error of this tool
+        raise _UsageError(message)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"k\": 5}}', got {text!r}")
+    return value
+
+
+def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
+    entries = list(ESTIMATORS)
+    width = max(len(e.name) for e in entries)
+    listing = "\n".join(f"  {e.name:<{width}}  {e.summary}" for e in entries)
+    p = _Parser(
+        prog=PROG,
+        description="Estimate I(X; Y) in nats (or bits with --bits) from two .npy arrays of shape (n, d).",
+        epilog=f"methods:\n{listing}\n\nor package.module:attribute: a class, instance or function giving estimate(x, y) "
+        "(options through --options).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--x", required=True, help="path to x.npy, shape (n, d_x)")
+    p.add_argument("--y", required=True, help="path to y.npy, shape (n, d_y)")
+    p.add_argument(
+        "--method",
+        default="ksg",
+        metavar="METHOD",
+        help=f"one of {', '.join(e.name for e in entries)} (listed below), or package.module:attribute (default: ksg)",
+    )
+    p.add_argument("--options", type=_json_object, default=None, metavar="JSON", help="the method's options as a JSON object")
     p.add_argument("--bits", action="store_true", help="print bits instead of nats")
     p.add_argument("--json", default=None, help="also write the result to this JSON path")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+    g = p.add_argument_group("method options", "each flag applies to the methods its help names; the method's own default otherwise")
+    g.add_argument("--seed", dest="seed", type=int, default=None, help="seed, for every method that takes one (the built-in ones: default 0)")
+    g.add_argument("--progress", dest="progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar of the trained methods (ignored by the others)")
+    flags = add_option_flags(g, {e.name: e.options for e in entries})
+    for name in COMMON_OPTIONS:
+        flags.pop(name, None)
+    return p, flags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of the estimators command line, built from the estimator registry."""
+    return _parser_and_flags()[0]
+
+
+def _load(path: str, name: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise _UsageError(f"--{name}: cannot read {path!r} as a .npy array ({e})") from None
+
+
+def _method_options(args: argparse.Namespace, flags: dict[str, list[str]]) -> dict[str, Any]:
+    entry = ESTIMATORS.get(args.method)
+    owner = f"method {entry.name!r}"
+    declared = {s.name for s in option_specs(entry.options)} if entry.options is not None else set()
+    options = dict(args.options or {})
+    given = options_from_flags(args, entry.options, flags, owner)
+    if args.seed is not None:
+        if "seed" not in declared:
+            raise ValueError(f"--seed does not apply to {owner} (it has no seed option)")
+        given["seed"] = args.seed
+    if args.progress is not None and "progress" in declared:
+        given["progress"] = args.progress
+    twice = sorted(set(options) & set(given))
+    if twice:
+        raise ValueError(f"option {', '.join(twice)} given both as a flag and in --options")
+    return {**options, **given}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    x, y = np.load(args.x), np.load(args.y)
-    if args.method == "ksg":
-        opts = dict(k=args.k, variant=args.variant, copula=args.copula, seed=args.seed)
-    elif args.method in NEURAL:
-        opts = dict(steps=args.steps, batch_size=args.batch_size, critic=args.critic, seed=args.seed, progress=not args.no_progress)
-    else:
-        opts = dict(k=args.k, steps=args.steps, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
-    est = estimate_mi(x, y, method=args.method, **opts)
+    """Run the command line; returns the exit status (0, or 2 for a usage error)."""
+    parser, flags = _parser_and_flags()
+    try:
+        args = parser.parse_args(argv)
+        x, y = paired_arrays(_load(args.x, "x"), _load(args.y, "y"))
+        est = estimate_mi(x, y, method=args.method, **_method_options(args, flags))
+    except (_UsageError, ValueError) as e:  # ValueError: unknown method, bad option or bad data
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
     scale, unit = (1 / math.log(2), "bits") if args.bits else (1.0, "nats")
     ci = None if est.ci is None else (est.ci[0] * scale, est.ci[1] * scale)
     ci_text = "no interval" if ci is None else f"95% interval [{ci[0]:.4f}, {ci[1]:.4f}]"

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
+
+from contracts.interface import Estimate
 
 from .densities import GaussianConditional, NormalScores, ScaleMixture
-from .estimate import Estimate
+from .intervals import student_t_interval
+from .registry import ConfiguredEstimator, option_values, register_estimator
 from .training import paired_arrays, split_indices, train_critic
 
-__all__ = ["difference_of_entropies"]
+__all__ = ["DoEOptions", "DifferenceOfEntropies", "difference_of_entropies"]
 
 
 def _standardizer(train: np.ndarray):  # type: ignore[no-untyped-def]
@@ -112,10 +114,9 @@ def difference_of_entropies(
     log_r = r.log_prob(ys["test"])
     terms = log_q - log_r
     value = float(terms.mean())
-    half = float(stats.t.ppf(0.5 + level / 2, len(terms) - 1) * terms.std(ddof=1) / math.sqrt(len(terms)))
     return Estimate(
         value=value,
-        ci=(value - half, value + half),
+        ci=student_t_interval(value, terms, level),
         method="doe",
         curve=curve,
         extra={
@@ -132,3 +133,31 @@ def difference_of_entropies(
             "sampling noise only, not model bias (an estimate, not a bound)",
         },
     )
+
+
+@dataclass(frozen=True)
+class DoEOptions:
+    """Options of :class:`DifferenceOfEntropies` (the keywords of :func:`difference_of_entropies`)."""
+
+    gaussianize: bool = field(default=True, metadata={"help": "map each coordinate to normal scores first"})
+    heteroscedastic: bool = field(default=True, metadata={"help": "conditional spread depends on x"})
+    elliptical: bool = field(default=True, metadata={"help": "Gaussian scale mixtures instead of single Gaussians"})
+    hidden: int = field(default=256, metadata={"help": "width of the hidden layers"})
+    layers: int = field(default=2, metadata={"help": "hidden layers of each MLP"})
+    steps: int = field(default=3000, metadata={"help": "maximum training steps"})
+    batch_size: int = field(default=256, metadata={"help": "minibatch size K"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    split: tuple[float, float] = field(default=(0.2, 0.2), metadata={"help": "validation and test fractions"})
+    eval_every: int = field(default=50, metadata={"help": "steps between validations"})
+    patience: int = field(default=10, metadata={"help": "validations without improvement before stopping"})
+    level: float = field(default=0.95, metadata={"help": "coverage of the interval"})
+    seed: int = field(default=0, metadata={"help": "seed"})
+    progress: bool = field(default=True, metadata={"help": "progress bar"})
+
+
+@register_estimator("doe", options=DoEOptions, tags=("density", "trained"))
+class DifferenceOfEntropies(ConfiguredEstimator):
+    """Difference of held-out cross-entropies H(Y) - H(Y|X) of two fitted densities (McAllester & Stratos 2020)."""
+
+    def estimate(self, x: Any, y: Any) -> Estimate:
+        return difference_of_entropies(x, y, **option_values(self.options))

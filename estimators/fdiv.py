@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contracts.interface import Estimate
+from contracts.stats import normal_interval
+
 from .critics import mlp
-from .estimate import Estimate
 from .training import as_float_array, split_indices, train_critic
 
 __all__ = ["FDivergence", "DIVERGENCES", "get_divergence", "fdiv_lower_bound", "fdiv_bound_terms", "estimate_fdiv"]
@@ -149,7 +151,8 @@ def estimate_fdiv(
     P and Q samples are each split into train / validation / test (``split`` = validation and
     test fractions). Early stopping keeps the critic with the best validation bound; the value
     reported is the bound on the untouched test split, so the selection does not bias it upward.
-    The interval is value +- 1.96 SE with SE^2 = var(T on P)/n_P + var(f*(T) on Q)/n_Q.
+    The interval is the normal one, value -+ z_0.975 SE (:func:`contracts.stats.normal_interval`),
+    with SE^2 = var(T on P)/n_P + var(f*(T) on Q)/n_Q.
 
     Returns:
         An :class:`Estimate` (nats; for ``js`` this is the f-GAN JS, equal to 2 JSD).
@@ -190,7 +193,7 @@ def estimate_fdiv(
     se = math.sqrt(float(a.var()) / len(a) + float(b.var()) / len(b))
     return Estimate(
         value=value,
-        ci=(value - 1.96 * se, value + 1.96 * se),
+        ci=normal_interval(value, se),
         method=f"fdiv-{div.name}",
         curve=curve,
         extra={
