@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,7 +19,7 @@ import torch
 
 from analysis.parallel import run_tasks
 from analysis.mi_sources import SOURCES, make_sampler, student_t_mi_correction
-from estimators import METHODS, estimate_mi
+from estimators import ESTIMATORS, estimate_mi
 from analysis.plots import save_figure
 
 __all__ = [
@@ -91,6 +91,11 @@ def _options(settings: BenchSettings, method: str, seed: int) -> dict[str, Any]:
     }
     if method == "smile":
         opts["tau"] = settings.tau
+    if method not in NEURAL:
+        # a user's estimator (entry point or module:attribute) gets the shared settings its options declare
+        declared = ESTIMATORS.get(method).options
+        names = {f.name for f in fields(declared)} if declared is not None else set()
+        opts = {k: v for k, v in opts.items() if k in names}
     return opts
 
 
@@ -235,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("grid")
     g.add_argument("--source", choices=SOURCES, default="staircase")
-    g.add_argument("--methods", nargs="+", default=None, help=f"estimators (default: {' '.join(DEFAULT_METHODS)})")
+    g.add_argument("--methods", nargs="+", default=None, help=f"estimators: {', '.join(ESTIMATORS.names())} or package.module:attribute (default: {' '.join(DEFAULT_METHODS)})")
     g.add_argument("--mis", type=float, nargs="+", default=None, help="true MI values, nats (default 2 4 6 8 10; --quick 2 6)")
     g.add_argument("--dim", type=int, default=20, help="dimension of x and of y (default 20)")
     g.add_argument("--df", type=float, default=5.0, help="student-t: degrees of freedom (default 5)")
@@ -264,9 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> BenchSettings:
     quick = args.quick
     methods = args.methods or list(DEFAULT_METHODS)
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise ValueError(f"--methods: unknown {bad}; choose from {list(METHODS)}")
+    for m in methods:
+        try:
+            ESTIMATORS.get(m)  # a registered name, an entry point or package.module:attribute
+        except ValueError as e:
+            raise ValueError(f"--methods: {e}") from None
     mis = args.mis or ([2.0, 6.0] if quick else [2.0, 4.0, 6.0, 8.0, 10.0])
     if any(not (mi > 0 and math.isfinite(mi)) for mi in mis):
         raise ValueError(f"--mis must all be finite and > 0, got {mis}")
