@@ -8,10 +8,16 @@ from typing import Any
 
 from contracts.interface import Estimate, MIEstimator
 
-from .registry import ESTIMATORS, ConfiguredEstimator, build_estimator, estimate_mi, register_estimator
+from .registry import (
+    ESTIMATORS,
+    ConfiguredEstimator,
+    build_estimator,
+    estimate_mi,
+    register_estimator,
+)
 
 # importing the estimator modules registers them (one decorator each)
-from . import ba, doe, knn, variational  # noqa: E402, F401  isort: skip
+from . import ba, doe, knn, variational
 
 __all__ = [
     "Estimate",

@@ -7,6 +7,13 @@ estimator's options as keywords and whose ``estimate(x, y)`` returns an
 A user's part needs neither the base class nor registration: ``estimate_mi`` also accepts, by
 ``module:attribute`` path or entry point (group ``ibflow.estimators``), any class of that shape,
 an instance with ``estimate(x, y)``, or a plain function ``(x, y, **options) -> Estimate``.
+
+An installed package adds its estimators to every CLI by declaring them in its ``pyproject.toml``::
+
+    [project.entry-points."ibflow.estimators"]
+    gaussian = "my_pkg.mod:GaussianMI"
+
+and its module may call :func:`register_estimator` itself, so that its options get flags and checks.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ class ConfiguredEstimator:
     """
 
     method: ClassVar[str] = ""
-    Options: ClassVar[type]
+    Options: ClassVar[type[Any]]
 
     def __init__(self, options: Any = None, /, **overrides: Any) -> None:
         owner = f"method {self.method!r}"

@@ -17,7 +17,13 @@ from torch import Tensor, nn
 
 from contracts.interface import Estimate
 
-from .bounds import BOUNDS, interpolated_bound, js_critic_objective, mine_surrogate, smile_bound
+from .bounds import (
+    BOUNDS,
+    interpolated_bound,
+    js_critic_objective,
+    mine_surrogate,
+    smile_bound,
+)
 from .critics import make_critic, mlp
 from .intervals import student_t_interval
 from .registry import ConfiguredEstimator, option_values, register_estimator
