@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import statistics
 import sys
@@ -23,11 +22,13 @@ from ibflow.image_codec import MS_SSIM_MIN_SIDE, ImageFlowCodec
 from ibflow.image_data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin_set, load_folder
 from ibflow.quantized import QuantizedImageCodec
 from ibflow.train import TrainConfig, TrainingDiverged, train
-from analysis.plots import save_figure
+from analysis.cli import parse_study_args
+from analysis.plots import palette, styled_figure
+from analysis.report import ruled_table, study_report, write_report
 
 __all__ = [
     "ImageRDConfig", "CONFIGS", "build_parser", "main", "evaluate_codec", "evaluate_pillow", "format_table",
-    "plot_image_rd", "train_models", "save_models", "load_models",
+    "plot_image_rd", "run_image_rd", "train_models", "save_models", "load_models",
 ]
 
 LN2 = math.log(2)
@@ -99,10 +100,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
+def _timed(fn: Callable[..., Any], device: torch.device, *args: Any) -> tuple[Any, float]:
     _sync(device)
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args)
     _sync(device)
     return out, time.perf_counter() - start
 
@@ -119,10 +120,10 @@ def evaluate_codec(
     for name, image in images.items():
         x = image.unsqueeze(0).to(device)
         pixels = x.shape[-1] * x.shape[-2]
-        (stream, k), _ = _timed(lambda: codec.compress(x), device)  # warm-up
-        t_enc = [_timed(lambda: codec.compress(x), device)[1] for _ in range(repeats)]
-        decoded, _ = _timed(lambda: codec.decompress_symbols(stream), device)
-        t_dec = [_timed(lambda: codec.decompress(stream), device)[1] for _ in range(repeats)]
+        (stream, k), _ = _timed(codec.compress, device, x)  # warm-up
+        t_enc = [_timed(codec.compress, device, x)[1] for _ in range(repeats)]
+        decoded, _ = _timed(codec.decompress_symbols, device, stream)
+        t_dec = [_timed(codec.decompress, device, stream)[1] for _ in range(repeats)]
         exact = bool(torch.equal(decoded.cpu(), k.cpu()))
         x_hat = _as_8bit(codec.reconstruct(decoded))
         row = {
@@ -257,7 +258,7 @@ def format_table(points: Sequence[dict[str, Any]]) -> str:
     the FlowCodec's bitstream codes, of all)."""
     head = (f"{'codec':>10} {'setting':>8} {'bpp':>7} {'PSNR':>7} {'MS-SSIM':>8} {'exact':>6} {'E KL bpp':>9} "
             f"{'chan PSNR':>9} {'coded':>7}")
-    lines = [head, "-" * len(head)]
+    lines = []
     for p in points:
         exact = "-" if p["decoded_exactly"] is None else ("yes" if p["decoded_exactly"] else "NO")
         kl = f"{p['kl_bpp']:9.3f}" if "kl_bpp" in p else f"{'-':>9}"
@@ -265,43 +266,36 @@ def format_table(points: Sequence[dict[str, Any]]) -> str:
         coded = "/".join(map(str, p["coded_types"])) if "coded_types" in p else "-"
         lines.append(f"{p['codec']:>10} {p['setting']:>8g} {p['bpp']:7.3f} {p['psnr']:7.2f} {p['ms_ssim']:8.4f} "
                      f"{exact:>6} {kl} {ch} {coded:>7}")
-    return "\n".join(lines)
+    return ruled_table(head, lines)
 
 
 def plot_image_rd(points: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """PSNR and MS-SSIM (in dB, -10 log10(1 - MS-SSIM)) against bits per pixel for every codec; the
     FlowCodec's E KL through its training channel is drawn as open circles (a bound, not a bitstream)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
-    import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context="paper")
-    pal = sns.color_palette("deep")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = {"flowcodec": (pal[0], "o-"), "quantized": (pal[1], "s-"), "jpeg": (pal[2], "^--"), "webp": (pal[3], "v--")}
-    for ax, key in zip(axes, ("psnr", "ms_ssim")):
-        to_y = (lambda v: v) if key == "psnr" else (lambda v: -10 * math.log10(max(1 - v, 1e-12)))
-        for codec, (color, style) in styles.items():
-            pts = sorted((p for p in points if p["codec"] == codec), key=lambda p: p["bpp"])
-            if pts:
-                ax.plot([p["bpp"] for p in pts], [to_y(p[key]) for p in pts], style, color=color, ms=5,
-                        label=f"{codec} (bitstream)" if codec in ("flowcodec", "quantized") else codec)
-        if key == "psnr":
-            flow = sorted((p for p in points if p["codec"] == "flowcodec"), key=lambda p: p["kl_bpp"])
-            ax.plot([p["kl_bpp"] for p in flow], [p["channel_psnr"] for p in flow], "o:", mfc="none", color=pal[0],
-                    label="flowcodec E KL through the noisy channel (no bitstream)")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("bits per pixel")
-        ax.set_ylabel("PSNR (dB)" if key == "psnr" else "MS-SSIM (dB)")
-        ax.legend(fontsize=7)
-    fig.suptitle(title or "image rate-distortion")
-    save_figure(fig, path)
+    pal = palette()
+    with styled_figure(path, 1, 2, figsize=(11, 4.2)) as (fig, axes):
+        styles = {"flowcodec": (pal[0], "o-"), "quantized": (pal[1], "s-"), "jpeg": (pal[2], "^--"), "webp": (pal[3], "v--")}
+        for ax, key in zip(axes, ("psnr", "ms_ssim")):
+            to_y = (lambda v: v) if key == "psnr" else (lambda v: -10 * math.log10(max(1 - v, 1e-12)))
+            for codec, (color, style) in styles.items():
+                pts = sorted((p for p in points if p["codec"] == codec), key=lambda p: p["bpp"])
+                if pts:
+                    ax.plot([p["bpp"] for p in pts], [to_y(p[key]) for p in pts], style, color=color, ms=5,
+                            label=f"{codec} (bitstream)" if codec in ("flowcodec", "quantized") else codec)
+            if key == "psnr":
+                flow = sorted((p for p in points if p["codec"] == "flowcodec"), key=lambda p: p["kl_bpp"])
+                ax.plot([p["kl_bpp"] for p in flow], [p["channel_psnr"] for p in flow], "o:", mfc="none", color=pal[0],
+                        label="flowcodec E KL through the noisy channel (no bitstream)")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_xlabel("bits per pixel")
+            ax.set_ylabel("PSNR (dB)" if key == "psnr" else "MS-SSIM (dB)")
+            ax.legend(fontsize=7)
+        fig.suptitle(title or "image rate-distortion")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -357,33 +351,30 @@ def _eval_images(data: str, cfg: ImageRDConfig) -> dict[str, Tensor]:
     return {name: center_crop(im, BLOCK, cfg.eval_max_side) for name, im in images.items()}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the study. Exit status 0; 1 if a bitstream did not decode exactly or training diverged;
-    2 on bad arguments."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        cfg = _config(args)
-        images = _eval_images(args.data, cfg)
-    except ValueError as e:
-        parser.error(str(e))
-    device = torch.device(args.device)
-    progress = not args.no_progress
+def _config_and_images(args: argparse.Namespace) -> tuple[ImageRDConfig, dict[str, Tensor]]:
+    cfg = _config(args)
+    return cfg, _eval_images(args.data, cfg)
+
+
+def run_image_rd(
+    cfg: ImageRDConfig, images: dict[str, Tensor], device: torch.device, progress: bool = True,
+    checkpoint: str | Path | None = None,
+) -> dict[str, Any]:
+    """The study: train both learned codecs (or load them from ``checkpoint`` where that file exists;
+    where it does not, the trained models are saved there), code ``images`` with them and with JPEG and
+    WebP, and return the report (bits per pixel; the fields of ``benchmarks/results/image_rd_*.json``).
+    Raises :class:`ibflow.train.TrainingDiverged` if training diverged."""
     start = time.perf_counter()
     train_seconds: dict[str, float] = {}
-    loaded = bool(args.checkpoint and Path(args.checkpoint).exists())
-    try:
-        if loaded:
-            saved, flows, quants = load_models(args.checkpoint, device)
-            cfg = replace(cfg, betas=tuple(sorted(flows, reverse=True)), steps=saved["steps"],
-                          finetune_steps=saved.get("finetune_steps", 0))
-        else:
-            flows, quants, train_seconds = train_models(cfg, device, progress)
-            if args.checkpoint:
-                save_models(args.checkpoint, cfg, flows, quants)
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    loaded = bool(checkpoint and Path(checkpoint).exists())
+    if loaded:
+        saved, flows, quants = load_models(checkpoint, device)
+        cfg = replace(cfg, betas=tuple(sorted(flows, reverse=True)), steps=saved["steps"],
+                      finetune_steps=saved.get("finetune_steps", 0))
+    else:
+        flows, quants, train_seconds = train_models(cfg, device, progress)
+        if checkpoint:
+            save_models(checkpoint, cfg, flows, quants)
     points: list[dict[str, Any]] = []
     latency: dict[str, dict[str, float]] = {}
     for name, models in (("flowcodec", flows), ("quantized", quants)):
@@ -409,9 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for fmt, qualities in (("jpeg", cfg.jpeg_qualities), ("webp", cfg.webp_qualities)):
         for q in qualities:
             points.append(_point(fmt, q, evaluate_pillow(fmt.upper(), q, images)))
-    report = {
+    return study_report({
         "config": cfg.name,
-        "device": args.device,
+        "device": device.type,
         "unit": "bits",
         "images": list(images),
         "image_sizes": {n: list(im.shape[-2:]) for n, im in images.items()},
@@ -426,8 +417,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runtime_s": time.perf_counter() - start,
         "settings": asdict(cfg),
         "torch_threads": torch.get_num_threads(),
-    }
-    print(f"\nconfig {cfg.name} on {args.device}; {len(images)} images {list(images)}; bits per pixel, "
+    })
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the study. Exit status 0; 1 if a bitstream did not decode exactly or training diverged;
+    2 on bad arguments."""
+    args, (cfg, images) = parse_study_args(build_parser(), argv, _config_and_images)
+    try:
+        report = run_image_rd(cfg, images, torch.device(args.device), not args.no_progress, args.checkpoint)
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    points, latency = report["points"], report["latency_ms"]
+    print(f"\nconfig {report['config']} on {args.device}; {len(images)} images {list(images)}; bits per pixel, "
           "PSNR (dB) and MS-SSIM of the decoded 8-bit images")
     print(format_table(points))
     fmt_bd = lambda d: ", ".join(f"{k} {'n/a' if v is None else f'{v:+.1f} %'}" for k, v in d.items())  # noqa: E731
@@ -443,10 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p in bad:
         print(f"ERROR: a {p['codec']} bitstream at setting {p['setting']:g} did not decode exactly", file=sys.stderr)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        write_report(args.json, report)
     if args.plot:
-        plot_image_rd(points, args.plot, title=f"{cfg.name} config, {args.device}, {len(images)} held-out images")
+        plot_image_rd(points, args.plot, title=f"{report['config']} config, {args.device}, {len(images)} held-out images")
     return 1 if bad else 0
 
 

@@ -26,13 +26,15 @@ from ibflow.jscc import (
     opta_distortion,
     SeparationCodec,
     separation_distortion,
-    Z_95,
     train_jscc,
     train_separation_codec,
 )
 from ibflow.train import TrainConfig, TrainingDiverged
 from synthetic import get_source
-from analysis.plots import save_figure
+from analysis.cli import parse_study_args
+from analysis.plots import palette, styled_figure
+from analysis.report import format_number, ruled_table, study_report, write_report
+from contracts.stats import Z_95
 
 __all__ = [
     "build_parser", "main", "JSCCSettings", "run_study", "point_violations", "format_table", "plot_jscc",
@@ -233,7 +235,7 @@ def run_study(settings: JSCCSettings, progress: bool = True) -> dict[str, Any]:
         })
         bar.set_postfix(snr=f"{snr_db:g}", gap=f"{d_db - opta_db:.3f} dB")
     bar.close()
-    return {
+    return study_report({
         "source": "gaussian",
         "params": source.params(),
         "rho": settings.rho,
@@ -259,18 +261,18 @@ def run_study(settings: JSCCSettings, progress: bool = True) -> dict[str, Any]:
         "settings": asdict(settings),
         "violations": sep_violations + [v for p in points for v in p["violations"]],
         "points": points,
-    }
+    })
 
 
 def _f(v: float | None, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
+    return format_number(v, digits)
 
 
 def format_table(report: dict[str, Any]) -> str:
     """The table printed by the CLI: distortion in dB relative to the source variance."""
     head = (f"{'SNR dB':>7} {'JSCC D dB [95% CI]':>24} {'design dec':>10} {'OPTA':>8} {'separation':>10} "
             f"{'sep ideal':>9} {'linear':>8} {'gap dB':>7}  flag")
-    lines = [head, "-" * len(head)]
+    lines = []
     for p in report["points"]:
         lo, hi = p["distortion_db_ci"]
         ci = f"{p['distortion_db']:.3f} [{_f(lo, 3)}, {_f(hi, 3)}]"
@@ -289,66 +291,58 @@ def format_table(report: dict[str, Any]) -> str:
             f"design SNR (ideal Gaussian code {sep['distortion_ideal_db']:.3f} dB, loss {sep['loss_db']:.3f} dB), "
             "0 dB below"
         )
-    return "\n".join(lines)
+    return ruled_table(head, lines)
 
 
 def plot_jscc(report: dict[str, Any], path: str | Path) -> None:
     """Distortion (dB) against test SNR: OPTA (or the channel's bound), the separation cliff with the
     FlowCodec bitstream (its 95 % CI shaded) and with the ideal Gaussian source code, the best linear
     scheme, and the JSCC codec with a re-trained and with its design decoder."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
-    pal = sns.color_palette("deep")
+    pal = palette()
     pts = report["points"]
     rho, design_db, awgn = report["rho"], report["design_snr_db"], report["channel"] == "awgn"
     snrs = np.array([p["snr_db"] for p in pts])
     lo_db, hi_db = min(snrs.min(), design_db) - 2, max(snrs.max(), design_db) + 2
     grid = np.linspace(lo_db, hi_db, 400)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    if awgn:
-        ax.plot(grid, [linear_to_db(opta_distortion(1.0, db_to_linear(g), rho)) for g in grid], color="black", lw=1.5,
-                label=r"OPTA $D=\sigma^2/(1+\mathrm{SNR})^\rho$")
-        sep_ideal = [linear_to_db(separation_distortion(1.0, db_to_linear(g), db_to_linear(design_db), rho))
-                     for g in grid]
-        ax.plot(grid, sep_ideal, color=pal[3], lw=1, ls="--",
-                label=f"separation, ideal source + channel code for {design_db:g} dB")
-        codec = report.get("separation_codec")
-        if codec is not None:
-            d_sep = db_to_linear(codec["distortion_db"])
-            sep = [linear_to_db(separation_distortion(1.0, db_to_linear(g), db_to_linear(design_db), rho, d_sep))
-                   for g in grid]
-            ax.plot(grid, sep, color=pal[3], lw=1.8,
-                    label=f"separation, FlowCodec bitstream ({codec['rate_bits']:.2f} bits) + ideal channel code")
-            lo, hi = codec["distortion_db_ci"]
-            above = grid >= design_db
-            ax.fill_between(grid[above], lo if lo is not None else codec["distortion_db"], hi, color=pal[3], alpha=0.25,
-                            lw=0)
-        ax.plot(grid, [linear_to_db(linear_distortion(1.0, db_to_linear(g), rho)) for g in grid], color="0.5", lw=1,
-                ls=":", label="best linear (uncoded)")
-    else:
-        ax.plot(snrs, [p["opta_db"] for p in pts], color="black", lw=1.5, marker=".", label="lower bound (converse)")
-    d = np.array([p["distortion_db"] for p in pts])
-    err = np.array([[p["distortion_db"] - (p["distortion_db_ci"][0] if p["distortion_db_ci"][0] is not None
-                                           else p["distortion_db"]), p["distortion_db_ci"][1] - p["distortion_db"]]
-                    for p in pts]).T
-    ax.errorbar(snrs, d, yerr=err, fmt="o-", color=pal[0], ms=5, capsize=3, label="JSCC, decoder re-trained (95% CI)")
-    ax.plot(snrs, [p["distortion_fixed_decoder_db"] for p in pts], "s--", mfc="none", color=pal[2], ms=6,
-            label="JSCC, design decoder")
-    bad = [p for p in pts if p["violation"]]
-    if bad:
-        ax.plot([p["snr_db"] for p in bad], [p["distortion_db"] for p in bad], "rx", ms=12, mew=2, label="VIOLATION")
-    ax.axvline(design_db, color="0.3", lw=0.8, ls="-.")
-    ax.annotate("design SNR", (design_db, ax.get_ylim()[1]), textcoords="offset points", xytext=(3, -12), fontsize=8)
-    ax.set_xlabel("channel SNR (dB)")
-    ax.set_ylabel(r"distortion $10\log_{10}(D/\sigma^2)$ (dB)")
-    ax.set_title(f"JSCC, Gaussian source, {report['channel'].upper()}, rho = {rho:g}")
-    ax.legend(fontsize=8, loc="lower left")
-    save_figure(fig, path)
+    with styled_figure(path, figsize=(6.4, 4.4)) as (_, ax):
+        if awgn:
+            ax.plot(grid, [linear_to_db(opta_distortion(1.0, db_to_linear(g), rho)) for g in grid], color="black", lw=1.5,
+                    label=r"OPTA $D=\sigma^2/(1+\mathrm{SNR})^\rho$")
+            sep_ideal = [linear_to_db(separation_distortion(1.0, db_to_linear(g), db_to_linear(design_db), rho))
+                         for g in grid]
+            ax.plot(grid, sep_ideal, color=pal[3], lw=1, ls="--",
+                    label=f"separation, ideal source + channel code for {design_db:g} dB")
+            codec = report.get("separation_codec")
+            if codec is not None:
+                d_sep = db_to_linear(codec["distortion_db"])
+                sep = [linear_to_db(separation_distortion(1.0, db_to_linear(g), db_to_linear(design_db), rho, d_sep))
+                       for g in grid]
+                ax.plot(grid, sep, color=pal[3], lw=1.8,
+                        label=f"separation, FlowCodec bitstream ({codec['rate_bits']:.2f} bits) + ideal channel code")
+                lo, hi = codec["distortion_db_ci"]
+                above = grid >= design_db
+                ax.fill_between(grid[above], lo if lo is not None else codec["distortion_db"], hi, color=pal[3], alpha=0.25,
+                                lw=0)
+            ax.plot(grid, [linear_to_db(linear_distortion(1.0, db_to_linear(g), rho)) for g in grid], color="0.5", lw=1,
+                    ls=":", label="best linear (uncoded)")
+        else:
+            ax.plot(snrs, [p["opta_db"] for p in pts], color="black", lw=1.5, marker=".", label="lower bound (converse)")
+        d = np.array([p["distortion_db"] for p in pts])
+        err = np.array([[p["distortion_db"] - (p["distortion_db_ci"][0] if p["distortion_db_ci"][0] is not None
+                                               else p["distortion_db"]), p["distortion_db_ci"][1] - p["distortion_db"]]
+                        for p in pts]).T
+        ax.errorbar(snrs, d, yerr=err, fmt="o-", color=pal[0], ms=5, capsize=3, label="JSCC, decoder re-trained (95% CI)")
+        ax.plot(snrs, [p["distortion_fixed_decoder_db"] for p in pts], "s--", mfc="none", color=pal[2], ms=6,
+                label="JSCC, design decoder")
+        bad = [p for p in pts if p["violation"]]
+        if bad:
+            ax.plot([p["snr_db"] for p in bad], [p["distortion_db"] for p in bad], "rx", ms=12, mew=2, label="VIOLATION")
+        ax.axvline(design_db, color="0.3", lw=0.8, ls="-.")
+        ax.annotate("design SNR", (design_db, ax.get_ylim()[1]), textcoords="offset points", xytext=(3, -12), fontsize=8)
+        ax.set_xlabel("channel SNR (dB)")
+        ax.set_ylabel(r"distortion $10\log_{10}(D/\sigma^2)$ (dB)")
+        ax.set_title(f"JSCC, Gaussian source, {report['channel'].upper()}, rho = {rho:g}")
+        ax.legend(fontsize=8, loc="lower left")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -461,14 +455,7 @@ def _settings(args: argparse.Namespace) -> JSCCSettings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the study; exit status 0, 1 if a point beats the bound beyond its CI or training diverged,
     2 on bad arguments."""
-    import json
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = _settings(args)
-    except ValueError as e:
-        parser.error(str(e))
+    args, settings = parse_study_args(build_parser(), argv, _settings)
     try:
         report = run_study(settings, progress=not args.no_progress)
     except TrainingDiverged as e:
@@ -486,12 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"WARNING: {len(report['violations'])} violation(s): distortion below the bound or power above the "
               "constraint, beyond the confidence interval. This is a bug, not a result.", file=sys.stderr)
     if args.json is not None:
-        path = Path(args.json) if args.json else default_path(settings.rho, settings.channel, "json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
+        path = write_report(args.json or default_path(settings.rho, settings.channel, "json"), report)
         print(f"wrote {path}")
     if args.plot is not None:
-        path = Path(args.plot) if args.plot else default_path(settings.rho, settings.channel, "png")
+        path = Path(args.plot or default_path(settings.rho, settings.channel, "png"))
         plot_jscc(report, path)
         print(f"wrote {path}")
     return 1 if report["violations"] else 0

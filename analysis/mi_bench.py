@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing as mp
 import platform
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,7 +19,9 @@ import torch
 from analysis.parallel import run_tasks
 from analysis.mi_sources import SOURCES, make_sampler, student_t_mi_correction
 from estimators import ESTIMATORS, estimate_mi
-from analysis.plots import save_figure
+from analysis.cli import parse_study_args
+from analysis.plots import palette, styled_figure
+from analysis.report import format_number, ruled_table, study_report, write_report
 
 __all__ = [
     "build_parser",
@@ -28,8 +29,11 @@ __all__ = [
     "BenchSettings",
     "run_task",
     "run_grid",
+    "bench_report",
     "summarize",
     "format_table",
+    "format_bias_matrix",
+    "plot_mi_bench",
     "PUBLISHED_CONTEXT",
     "DEFAULT_METHODS",
 ]
@@ -189,18 +193,15 @@ def run_grid(settings: BenchSettings, jobs: int = 1, progress: bool = True) -> t
 
 
 def _f(v: float | None, digits: int = 3, sign: bool = False) -> str:
-    if v is None or not math.isfinite(v):
-        return "-"
-    if abs(v) >= 1e4:  # diverged estimates: keep the columns readable
-        return f"{v:+.2e}" if sign else f"{v:.2e}"
-    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+    # diverged estimates print in exponent notation, keeping the columns readable
+    return format_number(v, digits, sign=sign, blank_nonfinite=True, exponent_from=1e4)
 
 
 def format_table(cells: Sequence[dict[str, Any]], batch_size: int) -> str:
     """The table printed by the CLI, nats. ``cap``: InfoNCE's log K."""
     head = (f"{'true MI':>8} {'method':>8} {'mean':>8} {'bias':>8} {'sd':>7} {'mean 95% CI':>17} "
             f"{'cover':>6} {'sec':>7}  note")
-    lines = [head, "-" * len(head)]
+    lines = []
     cap = math.log(batch_size)
     for c in cells:
         ci = f"[{_f(c['mean_ci'][0])}, {_f(c['mean_ci'][1])}]" if c["mean_ci"] else "-"
@@ -214,7 +215,7 @@ def format_table(cells: Sequence[dict[str, Any]], batch_size: int) -> str:
             f"{c['true_mi']:>8.3f} {c['method']:>8} {_f(c['mean']):>8} {_f(c['bias'], sign=True):>8} "
             f"{_f(c['std']):>7} {ci:>17} {_f(c['coverage'], 2):>6} {c['seconds']:>7.1f}  {note}"
         )
-    return "\n".join(lines)
+    return ruled_table(head, lines)
 
 
 def format_bias_matrix(cells: Sequence[dict[str, Any]], methods: Sequence[str], mis: Sequence[float]) -> str:
@@ -319,14 +320,29 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
     )
 
 
+def bench_report(
+    settings: BenchSettings, cells: Sequence[dict[str, Any]], runtime_s: float, interrupted: bool, jobs: int
+) -> dict[str, Any]:
+    """The JSON report of a benchmark (nats; the published fields of ``benchmarks/results/mi_bench*.json``)."""
+    return study_report({
+        "unit": "nats",
+        "source": settings.source,
+        "runtime_s": runtime_s,
+        "interrupted": interrupted,
+        "machine": platform.platform(),
+        "jobs": jobs,
+        "torch_threads": 1,
+        "log_k": math.log(settings.batch_size),
+        "settings": settings,
+        "published_context": {"note": "figures quoted from the papers, not measured here", "items": list(PUBLISHED_CONTEXT)},
+        "cells": list(cells),
+    })
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit status 0, 2 on bad arguments, 130 if interrupted."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = _settings(args)
-    except ValueError as e:
-        parser.error(str(e))
+    args, settings = parse_study_args(parser, argv, _settings)
     tasks = len(settings.mis) * len(settings.methods) * len(settings.seeds)
     jobs = args.jobs if args.jobs is not None else min(4, mp.cpu_count(), tasks)
     if jobs < 1:
@@ -346,21 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: {note}")
     print(f"runtime {runtime:.1f} s on {jobs} process(es)")
     if args.json:
-        report = {
-            "unit": "nats",
-            "source": settings.source,
-            "runtime_s": runtime,
-            "interrupted": interrupted,
-            "machine": platform.platform(),
-            "jobs": jobs,
-            "torch_threads": 1,
-            "log_k": math.log(settings.batch_size),
-            "settings": asdict(settings),
-            "published_context": {"note": "figures quoted from the papers, not measured here", "items": list(PUBLISHED_CONTEXT)},
-            "cells": cells,
-        }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        write_report(args.json, bench_report(settings, cells, runtime, interrupted, jobs))
     if args.plot and cells:
         plot_mi_bench(cells, settings, args.plot)
     return 130 if interrupted else 0
@@ -370,56 +372,48 @@ def plot_mi_bench(cells: Sequence[dict[str, Any]], settings: BenchSettings, path
     """One panel per method, Poole et al. 2019 Fig. 2 style: the MI values laid out as a staircase of
     training segments; the training bound (first seed, light), the held-out estimate of every seed
     (dots) with the mean ± sd (bar), the truth (black steps) and log K for InfoNCE (dashed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
     methods = [m for m in settings.methods if any(c["method"] == m for c in cells)]
     ncol = min(3, len(methods))
     nrow = math.ceil(len(methods) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), squeeze=False, sharey=True)
-    pal = sns.color_palette("deep", len(methods))
-    mis = settings.mis
-    seg = settings.steps
-    truth = {c["mi"]: c["true_mi"] for c in cells}
-    top = max(truth.values())
-    for ax, m, color in zip(axes.flat, methods, pal):
-        for i, mi in enumerate(mis):
-            x0 = i * seg
-            ax.hlines(truth.get(mi, mi), x0, x0 + seg, color="black", lw=1.5, label="true MI" if i == 0 else None)
-            c = next((c for c in cells if c["mi"] == mi and c["method"] == m), None)
-            if c is None:
-                continue
-            if c["curve"]:
-                xs = x0 + (np.arange(len(c["curve"])) + 0.5) * CURVE_STRIDE
-                ax.plot(xs, c["curve"], color=color, alpha=0.35, lw=0.8,
-                        label="training-batch value (seed 0)" if i == 0 else None)
-            xm = x0 + 0.85 * seg
-            if c["mean"] > top * 1.5 + 1.0:
-                # diverged far above the axis: say so instead of silently clipping it away
-                ax.annotate(f"off scale:\nmean {_f(c['mean'], 1)}", (xm, top * 1.5 + 0.6), ha="center", va="top",
-                            fontsize=6, color=color, rotation=90)
-            ax.plot([xm] * len(c["values"]), c["values"], ".", color=color, ms=4, alpha=0.7)
-            ax.errorbar([xm], [c["mean"]], yerr=[[c["std"] or 0.0]], fmt="o", color=color, ms=5, capsize=3,
-                        label="held-out estimate, mean ± sd" if i == 0 else None)
-        if m == "infonce":
-            ax.axhline(math.log(settings.batch_size), color="0.3", ls="--", lw=1,
-                       label=f"log K = {math.log(settings.batch_size):.2f}")
-        ax.set_title(m)
-        ax.set_xticks([(i + 0.5) * seg for i in range(len(mis))], [f"{truth.get(mi, mi):g}" for mi in mis])
-        ax.set_xlabel("true MI (nats); one segment of training steps each")
-        ax.set_ylim(-1.0, top * 1.5 + 1.0)
-        ax.legend(fontsize=6, loc="upper left")
-    for ax in axes.flat[len(methods):]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("estimate (nats)")
-    fig.suptitle(f"MI estimators on {settings.source} (dim {settings.dim}+{settings.dim}), batch {settings.batch_size}, "
-                 f"{settings.steps} steps, {len(settings.seeds)} seeds", fontsize=10)
-    save_figure(fig, path)
+    with styled_figure(path, nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), squeeze=False, sharey=True) as (fig, axes):
+        pal = palette(len(methods))
+        mis = settings.mis
+        seg = settings.steps
+        truth = {c["mi"]: c["true_mi"] for c in cells}
+        top = max(truth.values())
+        for ax, m, color in zip(axes.flat, methods, pal):
+            for i, mi in enumerate(mis):
+                x0 = i * seg
+                ax.hlines(truth.get(mi, mi), x0, x0 + seg, color="black", lw=1.5, label="true MI" if i == 0 else None)
+                c = next((c for c in cells if c["mi"] == mi and c["method"] == m), None)
+                if c is None:
+                    continue
+                if c["curve"]:
+                    xs = x0 + (np.arange(len(c["curve"])) + 0.5) * CURVE_STRIDE
+                    ax.plot(xs, c["curve"], color=color, alpha=0.35, lw=0.8,
+                            label="training-batch value (seed 0)" if i == 0 else None)
+                xm = x0 + 0.85 * seg
+                if c["mean"] > top * 1.5 + 1.0:
+                    # diverged far above the axis: say so instead of silently clipping it away
+                    ax.annotate(f"off scale:\nmean {_f(c['mean'], 1)}", (xm, top * 1.5 + 0.6), ha="center", va="top",
+                                fontsize=6, color=color, rotation=90)
+                ax.plot([xm] * len(c["values"]), c["values"], ".", color=color, ms=4, alpha=0.7)
+                ax.errorbar([xm], [c["mean"]], yerr=[[c["std"] or 0.0]], fmt="o", color=color, ms=5, capsize=3,
+                            label="held-out estimate, mean ± sd" if i == 0 else None)
+            if m == "infonce":
+                ax.axhline(math.log(settings.batch_size), color="0.3", ls="--", lw=1,
+                           label=f"log K = {math.log(settings.batch_size):.2f}")
+            ax.set_title(m)
+            ax.set_xticks([(i + 0.5) * seg for i in range(len(mis))], [f"{truth.get(mi, mi):g}" for mi in mis])
+            ax.set_xlabel("true MI (nats); one segment of training steps each")
+            ax.set_ylim(-1.0, top * 1.5 + 1.0)
+            ax.legend(fontsize=6, loc="upper left")
+        for ax in axes.flat[len(methods):]:
+            ax.set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("estimate (nats)")
+        fig.suptitle(f"MI estimators on {settings.source} (dim {settings.dim}+{settings.dim}), batch {settings.batch_size}, "
+                     f"{settings.steps} steps, {len(settings.seeds)} seeds", fontsize=10)
 
 
 if __name__ == "__main__":

@@ -1,81 +1,114 @@
-"""Figures for the analysis commands (seaborn style; rates in bits, distortion as squared error)."""
+"""The one figure style of the analysis commands and notebooks, and the one way a figure is written."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator
 
-# no matplotlib.use() here: notebooks import these modules and keep their inline backend; without a
-# display matplotlib falls back to Agg by itself
-import matplotlib.pyplot as plt
-import numpy as np
-import seaborn as sns
+# matplotlib and seaborn are imported inside the functions: the commands import this module at the top,
+# and their worker processes (which never draw) should not pay for it. No matplotlib.use() anywhere:
+# notebooks keep their inline backend, and without a display matplotlib falls back to Agg by itself.
 
-from synthetic import Source
+__all__ = ["FIGURE_FORMATS", "DPI", "figure_style", "palette", "styled_figure", "check_figure_path", "save_figure"]
 
-__all__ = ["plot_rd_gap", "save_figure"]
-
-BITS = 1.0 / np.log(2)
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
+"""File types a figure is written as (from the path's suffix)."""
+DPI = 130
 
 
-def save_figure(fig: Any, path: str | Path) -> None:
-    """Lay out ``fig``, write it to ``path`` (folders made as needed; format from the suffix), close it."""
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+@contextmanager
+def figure_style() -> Iterator[None]:
+    """Seaborn's white grid at paper scale, for the figures made inside the block; matplotlib's
+    settings are restored afterwards, so a notebook's own figures keep their look.
+
+    Example:
+        >>> import matplotlib as mpl
+        >>> before = mpl.rcParams["axes.grid"]
+        >>> with figure_style():
+        ...     mpl.rcParams["axes.grid"]
+        True
+        >>> mpl.rcParams["axes.grid"] == before
+        True
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    with plt.rc_context():
+        sns.set_theme(style="whitegrid", context="paper")
+        yield
 
 
-def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:
-    """R(D) (or its bounds) with every measured point: E KL with its 95 % interval, the I(X;Z)
-    sandwich, the binned rate and the bitstream rate. For Gaussian vectors a second panel shows
-    the per-dimension rate allocation against reverse water-filling."""
-    sns.set_theme(style="whitegrid", context="paper")
-    per_dim = any(p.get("rate_per_dim") for p in points)
-    fig, axes = plt.subplots(1, 2 if per_dim else 1, figsize=(11 if per_dim else 6, 4.2), squeeze=False)
-    ax = axes[0, 0]
-    d_all = [p["distortion"] for p in points] + [p["distortion_binned"] for p in points]
-    total = float(np.sum(source.variance()))
-    grid = np.geomspace(min(d_all) * 0.6, min(total, max(d_all) * 1.4), 60)
-    bounds = [source.rate_distortion(float(d)) for d in grid]
-    lo = np.array([b.lower for b in bounds]) * BITS
-    up = np.array([b.upper for b in bounds]) * BITS
-    if np.allclose(lo, up):
-        ax.plot(grid, lo, color="black", lw=1.5, label="R(D) (exact)")
-    else:
-        ax.fill_between(grid, lo, up, color="0.6", alpha=0.5, label="R(D) bounds")
-        ax.plot(grid, lo, color="black", lw=0.8)
-    pal = sns.color_palette("deep")
-    D = np.array([p["distortion"] for p in points])
-    kl = np.array([p["rate_kl"] for p in points])
-    kl_err = np.array([[p["rate_kl"] - p["rate_kl_ci"][0], p["rate_kl_ci"][1] - p["rate_kl"]] for p in points]).T
-    ax.errorbar(D, kl, yerr=kl_err, fmt="o", color=pal[0], ms=5, capsize=3, label="E KL (95% CI)")
-    for i, p in enumerate(points):
-        ax.plot([p["distortion"]] * 2, [p["mi_lower"], p["mi_upper"]], color=pal[2], lw=4, alpha=0.6,
-                solid_capstyle="butt", label="I(X;Z) sandwich" if i == 0 else None)
-    ax.plot([p["distortion_binned"] for p in points], [p["rate_binned"] for p in points], "s", mfc="none",
-            color=pal[1], ms=7, label="binned rate")
-    ax.plot([p["distortion_coded"] for p in points], [p["rate_coded"] for p in points], "x", color=pal[3],
-            ms=6, label="bitstream")
-    for p in points:
-        ax.annotate(f"β={p['beta']:g}", (p["distortion"], p["rate_kl"]), textcoords="offset points",
-                    xytext=(5, 4), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("distortion D (squared error per sample)")
-    ax.set_ylabel("rate (bits per sample)")
-    ax.set_title(title or "rate-distortion")
-    ax.legend(fontsize=8)
-    if per_dim:
-        ax2 = axes[0, 1]
-        var = np.asarray(source.variance() if getattr(source, "is_diagonal", True) else source.eigenvalues)
-        idx = np.arange(len(var))
-        colors = sns.color_palette("viridis", len(points))
-        for c, p in zip(colors, points):
-            ax2.plot(idx, p["rate_per_dim_theory"], "-", color=c, lw=1.2)
-            ax2.plot(idx, p["rate_per_dim"], "o", color=c, ms=5, label=f"β={p['beta']:g}")
-        ax2.set_xticks(idx, [f"{v:g}" for v in var])
-        ax2.set_xlabel("component variance")
-        ax2.set_ylabel("rate per component (bits)")
-        ax2.set_title("per-component rate: measured (dots) vs water-filling (lines)")
-        ax2.legend(fontsize=7)
-    save_figure(fig, path)
+def palette(n: int | None = None, name: str = "deep") -> list[tuple[float, float, float]]:
+    """The colours the figures use: seaborn's "deep" for distinct things (``n`` of them, default its
+    ten), or a sequential map such as "viridis" for an ordered family (one colour per beta)."""
+    import seaborn as sns
+
+    colors: list[tuple[float, float, float]] = list(sns.color_palette(name, n))
+    return colors
+
+
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` as a Path if its suffix is one of :data:`FIGURE_FORMATS`; a ValueError otherwise, so a
+    command can refuse a bad ``--plot`` before it trains anything.
+
+    Example:
+        >>> check_figure_path("out/fig.PDF").name
+        'fig.PDF'
+        >>> check_figure_path("fig.jpeg")
+        Traceback (most recent call last):
+        ...
+        ValueError: a figure is written as .png, .pdf or .svg, not 'fig.jpeg'
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_FORMATS:
+        raise ValueError(f"a figure is written as .png, .pdf or .svg, not {str(path)!r}")
+    return path
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (folders made as needed; format from the suffix, one of
+    :data:`FIGURE_FORMATS`), close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    try:
+        path = check_figure_path(path)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+@contextmanager
+def styled_figure(path: str | Path, nrows: int = 1, ncols: int = 1, **subplots: Any) -> Iterator[tuple[Any, Any]]:
+    """A figure in :func:`figure_style`, written to ``path`` by :func:`save_figure` when the block ends
+    (closed unwritten if the block raises).
+
+    Arguments:
+        path: where the figure goes (.png, .pdf or .svg); checked before the figure is made.
+        nrows, ncols, subplots: passed to :func:`matplotlib.pyplot.subplots` (``figsize``, ``squeeze``...).
+
+    Returns:
+        (figure, axes) inside the ``with`` block.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with styled_figure(Path(tmp) / "f.png", figsize=(2, 2)) as (fig, ax):
+        ...         _ = ax.plot([0, 1], [1, 0])
+        ...     (Path(tmp) / "f.png").stat().st_size > 0
+        True
+    """
+    import matplotlib.pyplot as plt
+
+    path = check_figure_path(path)
+    with figure_style():
+        fig, axes = plt.subplots(nrows, ncols, **subplots)
+        try:
+            yield fig, axes
+        except BaseException:
+            plt.close(fig)
+            raise
+        save_figure(fig, path)

@@ -17,13 +17,20 @@ import torch
 
 from analysis.measure import measure_point
 from analysis.parallel import run_tasks
+from analysis.cli import parse_study_args
+from analysis.plots import palette, styled_figure
+from analysis.report import format_number, ruled_table, study_report, write_report
 from ibflow.codec import FlowCodec
 from ibflow.train import TrainConfig, TrainingDiverged, train
 from synthetic import SOURCES, Source, get_source
 
-__all__ = ["build_parser", "main", "SweepSettings", "run_point", "run_sweep", "default_betas", "format_table", "source_params"]
+__all__ = [
+    "build_parser", "main", "SweepSettings", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
+    "plot_rd_gap", "source_params",
+]
 
 GAP_TARGET_BITS = 0.02
+BITS = 1.0 / math.log(2)
 
 
 @dataclass
@@ -91,10 +98,6 @@ def run_sweep(settings: SweepSettings, jobs: int = 1, progress: bool = True) -> 
     return sorted(points, key=lambda p: p["beta"]), interrupted
 
 
-def _fmt(v: float | None, digits: int = 4) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
 def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
     """The table printed by the CLI (bits per sample; D is squared error summed over dimensions)."""
     rd_head = "R(D)" if exact_rd else "R(D) [lo, up]"
@@ -102,12 +105,12 @@ def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
         f"{'beta':>7} {'D':>8} {'D*':>8} {rd_head:>17} {'E KL ±95%':>17} {'I(X;Z) sandwich':>17} "
         f"{'binned (D)':>17} {'coded (D)':>17} {'gap = prior + channel':>26}  flag"
     )
-    lines = [head, "-" * len(head)]
+    lines = []
     for p in points:
         if "error" in p:
             lines.append(f"{p['beta']:>7g}  {p['error']}")
             continue
-        rd = _fmt(p["rd_lower"]) if exact_rd else f"[{_fmt(p['rd_lower'])}, {_fmt(p['rd_upper'])}]"
+        rd = format_number(p["rd_lower"]) if exact_rd else f"[{format_number(p['rd_lower'])}, {format_number(p['rd_upper'])}]"
         kl_half = 0.5 * (p["rate_kl_ci"][1] - p["rate_kl_ci"][0])
         gap = f"{p['gap']:+.4f} = {p['gap_prior']:+.4f} {p['gap_channel']:+.4f}"
         flag = "VIOLATION" if p["violations"] else ("ok" if p["gap"] <= GAP_TARGET_BITS else "gap>target")
@@ -116,10 +119,62 @@ def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
         binned = f"{p['rate_binned']:.4f} ({p['distortion_binned']:.4f})"
         coded = f"{p['rate_coded']:.4f} ({p['distortion_coded']:.4f})"
         lines.append(
-            f"{p['beta']:>7g} {p['distortion']:>8.4f} {_fmt(p['distortion_theory']):>8} {rd:>17} {kl:>17} "
+            f"{p['beta']:>7g} {p['distortion']:>8.4f} {format_number(p['distortion_theory']):>8} {rd:>17} {kl:>17} "
             f"{mi:>17} {binned:>17} {coded:>17} {gap:>26}  {flag}"
         )
-    return "\n".join(lines)
+    return ruled_table(head, lines)
+
+
+def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:
+    """R(D) (or its bounds) with every measured point: E KL with its 95 % interval, the I(X;Z)
+    sandwich, the binned rate and the bitstream rate. For Gaussian vectors a second panel shows
+    the per-dimension rate allocation against reverse water-filling."""
+    per_dim = any(p.get("rate_per_dim") for p in points)
+    with styled_figure(path, 1, 2 if per_dim else 1, figsize=(11 if per_dim else 6, 4.2), squeeze=False) as (_, axes):
+        ax = axes[0, 0]
+        d_all = [p["distortion"] for p in points] + [p["distortion_binned"] for p in points]
+        total = float(np.sum(source.variance()))
+        grid = np.geomspace(min(d_all) * 0.6, min(total, max(d_all) * 1.4), 60)
+        bounds = [source.rate_distortion(float(d)) for d in grid]
+        lo = np.array([b.lower for b in bounds]) * BITS
+        up = np.array([b.upper for b in bounds]) * BITS
+        if np.allclose(lo, up):
+            ax.plot(grid, lo, color="black", lw=1.5, label="R(D) (exact)")
+        else:
+            ax.fill_between(grid, lo, up, color="0.6", alpha=0.5, label="R(D) bounds")
+            ax.plot(grid, lo, color="black", lw=0.8)
+        pal = palette()
+        D = np.array([p["distortion"] for p in points])
+        kl = np.array([p["rate_kl"] for p in points])
+        kl_err = np.array([[p["rate_kl"] - p["rate_kl_ci"][0], p["rate_kl_ci"][1] - p["rate_kl"]] for p in points]).T
+        ax.errorbar(D, kl, yerr=kl_err, fmt="o", color=pal[0], ms=5, capsize=3, label="E KL (95% CI)")
+        for i, p in enumerate(points):
+            ax.plot([p["distortion"]] * 2, [p["mi_lower"], p["mi_upper"]], color=pal[2], lw=4, alpha=0.6,
+                    solid_capstyle="butt", label="I(X;Z) sandwich" if i == 0 else None)
+        ax.plot([p["distortion_binned"] for p in points], [p["rate_binned"] for p in points], "s", mfc="none",
+                color=pal[1], ms=7, label="binned rate")
+        ax.plot([p["distortion_coded"] for p in points], [p["rate_coded"] for p in points], "x", color=pal[3],
+                ms=6, label="bitstream")
+        for p in points:
+            ax.annotate(f"β={p['beta']:g}", (p["distortion"], p["rate_kl"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("distortion D (squared error per sample)")
+        ax.set_ylabel("rate (bits per sample)")
+        ax.set_title(title or "rate-distortion")
+        ax.legend(fontsize=8)
+        if per_dim:
+            ax2 = axes[0, 1]
+            var = np.asarray(source.variance() if getattr(source, "is_diagonal", True) else source.eigenvalues)
+            idx = np.arange(len(var))
+            for c, p in zip(palette(len(points), "viridis"), points):
+                ax2.plot(idx, p["rate_per_dim_theory"], "-", color=c, lw=1.2)
+                ax2.plot(idx, p["rate_per_dim"], "o", color=c, ms=5, label=f"β={p['beta']:g}")
+            ax2.set_xticks(idx, [f"{v:g}" for v in var])
+            ax2.set_xlabel("component variance")
+            ax2.set_ylabel("rate per component (bits)")
+            ax2.set_title("per-component rate: measured (dots) vs water-filling (lines)")
+            ax2.legend(fontsize=7)
 
 
 def source_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,17 +264,33 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
     )
 
 
+def sweep_report(
+    settings: SweepSettings, source: Source, points: Sequence[dict[str, Any]], runtime_s: float, interrupted: bool
+) -> dict[str, Any]:
+    """The JSON report of a sweep (bits; the published field names of ``benchmarks/results/rd_gap_*.json``)."""
+    return study_report({
+        "source": settings.source,
+        "params": source.params(),
+        "dim": source.dim,
+        "unit": "bits",
+        "runtime_s": runtime_s,
+        "interrupted": interrupted,
+        "settings": {k: v for k, v in asdict(settings).items() if k not in ("source", "params")},
+        "points": list(points),
+    })
+
+
+def _source_and_settings(args: argparse.Namespace) -> tuple[Source, SweepSettings]:
+    source = get_source(args.source, **source_params(args))
+    return source, _settings(args, source)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the study; exit status 0, 1 if any point violates R(D) (or diverged), 2 on bad arguments,
     130 if interrupted."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     start = time.perf_counter()
-    try:
-        source = get_source(args.source, **source_params(args))
-        settings = _settings(args, source)
-    except (ValueError, json.JSONDecodeError) as e:
-        parser.error(str(e))
+    args, (source, settings) = parse_study_args(parser, argv, _source_and_settings)
     jobs = args.jobs if args.jobs is not None else min(4, mp.cpu_count(), len(settings.betas))
     if jobs < 1:
         parser.error(f"--jobs must be >= 1, got {jobs}")
@@ -241,21 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for v in p["violations"]:
             print(f"VIOLATION at beta={p['beta']:g}: {v}", file=sys.stderr)
     if args.json:
-        report = {
-            "source": args.source,
-            "params": source.params(),
-            "dim": source.dim,
-            "unit": "bits",
-            "runtime_s": runtime,
-            "interrupted": interrupted,
-            "settings": {k: v for k, v in asdict(settings).items() if k not in ("source", "params")},
-            "points": points,
-        }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        write_report(args.json, sweep_report(settings, source, points, runtime, interrupted))
     if args.plot and good:
-        from analysis.plots import plot_rd_gap
-
         plot_rd_gap(source, good, args.plot, title=f"{args.source} {source.params()}")
     if interrupted:
         return 130

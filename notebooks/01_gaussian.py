@@ -47,6 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.rd_gap import SweepSettings, run_sweep
+from contracts.stats import Z_95
 from ibflow.train import TrainConfig
 
 QUICK = os.environ.get("IBFLOW_NOTEBOOK_QUICK", "0") == "1"
@@ -112,7 +113,7 @@ plt.show()
 # %%
 verdicts = {}
 verdicts["no violations"] = all(not p["violations"] for p in points)
-se_d = [(p["distortion_ci"][1] - p["distortion_ci"][0]) / (2 * 1.96) for p in points]
+se_d = [(p["distortion_ci"][1] - p["distortion_ci"][0]) / (2 * Z_95) for p in points]
 verdicts["D = beta/2"] = all(abs(p["distortion"] - p["beta"] / 2) <= K_SE * s + TRAIN_SLACK_D * p["beta"] / 2
                              for p, s in zip(points, se_d))
 chords = []

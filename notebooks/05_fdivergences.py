@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from scipy import integrate, stats
 
+from contracts.stats import Z_95
 from estimators import closed_form as cf
 from estimators.fdiv import DIVERGENCES, estimate_fdiv, fdiv_bound_terms
 
@@ -128,7 +129,7 @@ for n in names:
 fig, ax = plt.subplots(figsize=(9, 4))
 idx = np.arange(len(names))
 ax.bar(idx - 0.25, [truth[n] for n in names], 0.25, color="0.3", label="closed form")
-ax.bar(idx, [optimal[n][0] for n in names], 0.25, yerr=[1.96 * optimal[n][1] for n in names], color="C0",
+ax.bar(idx, [optimal[n][0] for n in names], 0.25, yerr=[Z_95 * optimal[n][1] for n in names], color="C0",
        capsize=3, label="optimal critic T* (MC ±95%)")
 ax.bar(idx + 0.25, [trained[n].value for n in names], 0.25,
        yerr=[[trained[n].value - trained[n].ci[0] for n in names], [trained[n].ci[1] - trained[n].value for n in names]],

@@ -51,6 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.claims import CONDITIONAL, FAILS, VERDICTS, ClaimsSettings, format_table, run_claims
+from contracts.stats import Z_95
 
 QUICK = os.environ.get("IBFLOW_NOTEBOOK_QUICK", "0") == "1"
 # Training runs in spawned worker processes from a kernel; a plain script (python notebooks/06_claims.py)
@@ -84,7 +85,7 @@ ax[0].legend(fontsize=7)
 e2 = by[2].evidence
 lo, up = e2["mi_sandwich_bits"]
 vals = [e2["e_kl_trained_prior_bits"], e2["e_kl_unit_prior_bits"]]
-errs = [1.96 * e2["e_kl_trained_prior_se_bits"], 1.96 * e2["e_kl_unit_prior_se_bits"]]
+errs = [Z_95 * e2["e_kl_trained_prior_se_bits"], Z_95 * e2["e_kl_unit_prior_se_bits"]]
 ax[1].bar([0, 1], vals, yerr=errs, color=["C0", "C1"], capsize=4)
 ax[1].axhspan(lo, up, color="C2", alpha=0.4, label=f"I(X;Z) sandwich [{lo:.3f}, {up:.3f}]")
 ax[1].set_xticks([0, 1], ["trained prior", "prior N(0, I)"])

@@ -22,7 +22,7 @@ from analysis.claims.density import pushforward_density_check, stated_latent_den
 from analysis.claims.lagrangian import check_claim3, check_claim6
 from analysis.claims.coding import check_claim5, check_claim7
 from analysis.claims.symbolic import symbolic_checks
-from analysis.claims.report import run_claims, format_table, build_parser, main, CHECKS
+from analysis.claims.report import run_claims, claims_report, format_table, build_parser, main, CHECKS
 
 __all__ = [
     "HOLDS",
@@ -48,6 +48,7 @@ __all__ = [
     "check_claim7",
     "symbolic_checks",
     "run_claims",
+    "claims_report",
     "format_table",
     "build_parser",
     "main",

@@ -24,7 +24,6 @@ FAILS = "does not hold"
 VERDICTS = (HOLDS, CONDITIONAL, FAILS)
 
 BITS = 1.0 / math.log(2)
-Z_95 = 1.959963984540054
 # Tolerances are "k standard errors": 5 SE keeps the false-alarm rate of each check below 1e-6 under a
 # normal approximation, so a failed check is a real effect, not Monte Carlo noise.
 K_SE = 5.0

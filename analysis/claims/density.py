@@ -12,7 +12,8 @@ from torch import Tensor
 
 from ibflow.codec import FlowCodec
 from ibflow.rates import Measurement
-from analysis.claims.common import BITS, CLAIMS, CONDITIONAL, ClaimResult, ClaimsSettings, FAILS, HOLDS, K_SE, TrainedCodecs, Z_95
+from analysis.claims.common import BITS, CLAIMS, CONDITIONAL, ClaimResult, ClaimsSettings, FAILS, HOLDS, K_SE, TrainedCodecs
+from contracts.stats import Z_95
 
 
 # --------------------------------------------------------------------------------------------- claim 1

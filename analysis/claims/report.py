@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import platform
 import sys
 import textwrap
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from analysis.claims.common import ClaimResult, ClaimsSettings, SHORT, TrainedCodecs, VERDICTS, train_codecs
@@ -21,6 +18,8 @@ from analysis.claims.density import check_claim1, check_claim2, check_claim4
 from analysis.claims.lagrangian import check_claim3, check_claim6
 from analysis.claims.coding import check_claim5, check_claim7
 from analysis.claims.symbolic import symbolic_checks
+from analysis.cli import parse_study_args
+from analysis.report import study_report, write_report
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -85,6 +84,24 @@ def format_table(results: Sequence[ClaimResult], width: int = 118) -> str:
     return "\n".join(lines)
 
 
+def claims_report(
+    settings: ClaimsSettings, results: Sequence[ClaimResult], trained: TrainedCodecs, runtime_s: float
+) -> dict[str, Any]:
+    """The JSON report of the audit (bits; the fields of ``benchmarks/results/claims.json``)."""
+    return study_report({
+        "unit": "bits",
+        "units_note": "rates and entropies in bits (keys end in _bits); slopes in nats per unit distortion; "
+                      "distortion is squared error per sample summed over dimensions; times in microseconds",
+        "runtime_s": runtime_s,
+        "training_s": trained.seconds,
+        "machine": platform.platform(),
+        "cpu_count": mp.cpu_count(),
+        "settings": asdict(settings),
+        "verdict_set": list(VERDICTS),
+        "claims": [r.as_dict() for r in results],
+    })
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m analysis.claims",
@@ -99,15 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _settings(args: argparse.Namespace) -> ClaimsSettings:
+    jobs = args.jobs if args.jobs is not None else min(2, mp.cpu_count())
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    return ClaimsSettings.quick_settings(seed=args.seed, jobs=jobs) if args.quick else ClaimsSettings(seed=args.seed, jobs=jobs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the audit; exit status 0 (verdicts printed, whatever they are), 1 if a symbolic check fails
     (a bug in the audit itself), 2 on bad arguments, 130 if interrupted."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    jobs = args.jobs if args.jobs is not None else min(2, mp.cpu_count())
-    if jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {jobs}")
-    settings = ClaimsSettings.quick_settings(seed=args.seed, jobs=jobs) if args.quick else ClaimsSettings(seed=args.seed, jobs=jobs)
+    args, settings = parse_study_args(build_parser(), argv, _settings)
+    jobs = settings.jobs
     start = time.perf_counter()
     try:
         results, tc = run_claims(settings, progress=not args.no_progress)
@@ -125,29 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sym_fail:
         print(f"SYMBOLIC CHECK FAILED for claims {sym_fail}", file=sys.stderr)
     if args.json:
-        report = {
-            "unit": "bits",
-            "units_note": "rates and entropies in bits (keys end in _bits); slopes in nats per unit distortion; "
-                          "distortion is squared error per sample summed over dimensions; times in microseconds",
-            "runtime_s": runtime,
-            "training_s": tc.seconds,
-            "machine": platform.platform(),
-            "cpu_count": mp.cpu_count(),
-            "settings": asdict(settings),
-            "verdict_set": list(VERDICTS),
-            "claims": [r.as_dict() for r in results],
-        }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2, default=_json_default))
+        write_report(args.json, claims_report(settings, results, tc, runtime))
     return 1 if sym_fail else 0
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 

@@ -179,7 +179,7 @@ def test_cli_quick_json_and_table_agree(tmp_path, capsys):
     out = capsys.readouterr().out
     for c in report["claims"]:
         assert c["verdict"] in out
-        for label, key, fmt in c["headline"]:
+        for _label, key, fmt in c["headline"]:
             assert _fmt_value(c["evidence"][key], fmt).split(",")[0] in out.replace("\n", " ")
     t7 = report["claims"][6]["evidence"]
     assert t7["decoded_exactly"]

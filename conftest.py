@@ -1,4 +1,5 @@
-"""Shared pytest settings: hypothesis profile that keeps the default run fast and deterministic."""
+"""Shared pytest settings for the tests and the doctests of every package: a hypothesis profile that keeps
+the default run fast and deterministic, and one torch thread per worker."""
 
 import os
 
