@@ -141,8 +141,9 @@ def brent_root(
     """Run :class:`BrentRoot` on ``f`` to the end and return it (``status``, ``root``, counts).
 
     Example:
-        >>> brent_root(lambda x: x**3 - 8.0, 0.0, 5.0).root
-        2.0
+        >>> found = brent_root(lambda x: x**3 - 8.0, 0.0, 5.0)
+        >>> found.status, round(found.root, 12)
+        ('converged', 2.0)
     """
     search = BrentRoot(a, b, xtol=xtol, rtol=rtol, maxiter=maxiter)
     while search.status == "running":
