@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from analysis.parallel import run_tasks
-from analysis.mi_sources import SOURCES, make_sampler, student_t_mi_correction
+from synthetic import SAMPLERS, get_sampler, student_t_mi_correction
 from estimators import ESTIMATORS, estimate_mi
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
@@ -121,7 +121,9 @@ def run_task(settings: BenchSettings, mi: float, method: str, seed: int) -> dict
     between methods are not sampling noise of the data.
     """
     torch.set_num_threads(1)  # one thread per worker: cells run in parallel processes
-    sampler = make_sampler(settings.source, mi, dim=settings.dim, df=settings.df)
+    # df is an option of student-t only
+    df = {"df": settings.df} if settings.source == "student-t" else {}
+    sampler = get_sampler(settings.source, mi=mi, dim=settings.dim, **df)
     n = settings.ksg_samples if method == "ksg" else settings.samples
     x, y = sampler.sample(n, seed=seed)
     start = time.perf_counter()
@@ -240,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "repeats, mean interval and wall time. All numbers in nats.",
     )
     g = p.add_argument_group("grid")
-    g.add_argument("--source", choices=SOURCES, default="staircase")
+    g.add_argument("--source", choices=SAMPLERS.names(), default="staircase")
     g.add_argument("--methods", nargs="+", default=None, help=f"estimators: {', '.join(ESTIMATORS.names())} or package.module:attribute (default: {' '.join(DEFAULT_METHODS)})")
     g.add_argument("--mis", type=float, nargs="+", default=None, help="true MI values, nats (default 2 4 6 8 10; --quick 2 6)")
     g.add_argument("--dim", type=int, default=20, help="dimension of x and of y (default 20)")

@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "measured four ways (E KL, the I(X;Z) sandwich, binned rate, real bitstream). Rates in bits per sample.",
     )
     src = p.add_argument_group("source")
-    src.add_argument("--source", choices=sorted(SOURCES), default="gaussian")
+    src.add_argument("--source", choices=SOURCES.names(), default="gaussian")
     src.add_argument("--variance", type=float, help="gaussian: variance (default 1)")
     src.add_argument("--dim", type=int, help="gaussian, laplace: number of i.i.d. components (default 1)")
     src.add_argument("--variances", type=float, nargs="+", help="gaussian-vector: per-component variances")

@@ -1,4 +1,4 @@
-"""Benchmark of synthetic.blahut_arimoto: speed and certified gaps (rates reported in bits)."""
+"""Benchmark of synthetic.ba (Blahut-Arimoto): speed and certified gaps (rates reported in bits)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,9 +16,7 @@ import scipy
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from synthetic.blahut_arimoto import (  # noqa: E402
+from synthetic.ba import (
     GridSquaredError,
     blahut_arimoto,
     certify_rd_continuous,

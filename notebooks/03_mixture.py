@@ -48,7 +48,7 @@ import numpy as np
 from analysis.rd_gap import SweepSettings, run_sweep
 from ibflow.train import TrainConfig
 from synthetic import get_source
-from synthetic.blahut_arimoto import blahut_arimoto, grid_source
+from synthetic.ba import blahut_arimoto, grid_source
 
 QUICK = os.environ.get("IBFLOW_NOTEBOOK_QUICK", "0") == "1"
 BITS = 1 / math.log(2)

@@ -1,4 +1,8 @@
-"""Closed-form rate-distortion functions and bounds (nats, squared error summed over dimensions)."""
+"""Closed-form rate-distortion functions and bounds (nats, squared error summed over dimensions).
+
+``RDBound`` is the contract type of :mod:`contracts.interface`; ``blahut_arimoto`` is re-exported
+from :mod:`synthetic.ba` for the cases with no closed form.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +11,23 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from contracts.interface import RDBound
+from synthetic.ba import blahut_arimoto
+from synthetic.checks import check_positive
+
 __all__ = [
     "RDBound",
     "WaterFilling",
-    "reverse_water_filling",
-    "reverse_water_filling_rate",
-    "gaussian_rd",
-    "gaussian_dr",
-    "shannon_lower_bound",
-    "gaussian_upper_bound",
     "binary_entropy",
     "binary_rd",
     "blahut_arimoto",
+    "gaussian_dr",
+    "gaussian_rd",
+    "gaussian_upper_bound",
+    "reverse_water_filling",
+    "reverse_water_filling_rate",
+    "shannon_lower_bound",
 ]
-
-
-@dataclass(frozen=True)
-class RDBound:
-    """Bounds on R(D) in nats; ``lower == upper`` where R(D) is known exactly."""
-
-    lower: float
-    upper: float
-
-    @property
-    def exact(self) -> bool:
-        return self.lower == self.upper
-
-    @property
-    def mid(self) -> float:
-        return 0.5 * (self.lower + self.upper)
 
 
 @dataclass(frozen=True)
@@ -62,13 +54,6 @@ def _check_variances(variances: ArrayLike, name: str = "variances") -> np.ndarra
     return v
 
 
-def _check_positive(value: float, name: str) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return value
-
-
 def _fill(variances: np.ndarray, theta: float) -> WaterFilling:
     d = np.minimum(theta, variances)
     r = 0.5 * np.log(variances / d)
@@ -86,7 +71,7 @@ def reverse_water_filling(variances: ArrayLike, D: float) -> WaterFilling:
         1.0
     """
     v = _check_variances(variances)
-    D = _check_positive(D, "D")
+    D = check_positive(D, "D")
     if D >= v.sum():
         return _fill(v, float(v.max()))
     # sum_i min(theta, s2_i) is piecewise linear in theta: solve it on the sorted variances.
@@ -138,7 +123,7 @@ def shannon_lower_bound(entropy: float, dim: int, D: float) -> float:
 
     ``entropy`` is the differential entropy h(X) in nats of the ``dim``-dimensional source.
     """
-    D = _check_positive(D, "D")
+    D = check_positive(D, "D")
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
     return max(0.0, float(entropy) - 0.5 * dim * np.log(2 * np.pi * np.e * D / dim))
@@ -174,10 +159,3 @@ def binary_rd(p: float, D: float) -> float:
     if D >= min(p, 1 - p):
         return 0.0
     return float(binary_entropy(p) - binary_entropy(D))
-
-
-def blahut_arimoto(*args, **kwargs):  # re-exported lazily to keep this module import-light
-    """Blahut-Arimoto with certified bounds; see :func:`synthetic.blahut_arimoto.blahut_arimoto`."""
-    from synthetic.blahut_arimoto import blahut_arimoto as _ba
-
-    return _ba(*args, **kwargs)

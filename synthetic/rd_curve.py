@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from synthetic.ba import certify_rd_continuous
 
 __all__ = ["RDCurve", "certify_curve", "refine_curve"]
 
@@ -62,14 +65,14 @@ class RDCurve:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
 
     @staticmethod
-    def load(path: str | Path) -> "RDCurve":
+    def load(path: str | Path) -> RDCurve:
         d = json.loads(Path(path).read_text())
         return RDCurve(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-def _certify(log_density, D: float, lo, hi) -> tuple[float, float, float, float, float]:
-    from synthetic.blahut_arimoto import certify_rd_continuous
-
+def _certify(
+    log_density: Callable[[np.ndarray], np.ndarray], D: float, lo: Sequence[float], hi: Sequence[float]
+) -> tuple[float, float, float, float, float]:
     c = certify_rd_continuous(log_density, float(D), lo=lo, hi=hi)
     return float(D), float(c.slope), float(c.lower), float(c.channel_distortion), float(c.upper)
 
@@ -81,16 +84,14 @@ def _from_rows(rows: list[tuple[float, ...]], d_max: float) -> RDCurve:
 
 def certify_curve(
     log_density: Callable[[np.ndarray], np.ndarray],
-    d_grid: Sequence[float],
+    d_grid: Sequence[float] | np.ndarray,
     d_max: float,
     *,
     lo: Sequence[float],
     hi: Sequence[float],
     progress: bool = True,
 ) -> RDCurve:
-    """Certificates at each D of ``d_grid`` (see :func:`synthetic.blahut_arimoto.certify_rd_continuous`)."""
-    from tqdm.auto import tqdm
-
+    """Certificates at each D of ``d_grid`` (see :func:`synthetic.ba.certify_rd_continuous`)."""
     rows = [_certify(log_density, D, lo, hi) for D in tqdm(list(d_grid), desc="certifying R(D)", disable=not progress)]
     return _from_rows(rows, d_max)
 

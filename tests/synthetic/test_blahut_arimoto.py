@@ -1,4 +1,4 @@
-"""Tests for synthetic.blahut_arimoto: certified Blahut-Arimoto bounds on R(D)."""
+"""Tests for synthetic.ba: certified Blahut-Arimoto bounds on R(D)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from synthetic.blahut_arimoto import (
+from synthetic.ba import (
     BAConvergenceWarning,
     BAPoint,
     GridSquaredError,

@@ -107,11 +107,12 @@ def test_mixture_2d_bounds_ordered():
         covariances=[[[0.3, 0.1], [0.1, 0.2]], [[0.2, 0.0], [0.0, 0.4]]],
     )
     # one certificate (building the whole 2-D curve takes minutes; see synthetic.make_tables)
-    from synthetic.blahut_arimoto import certify_rd_continuous
+    from synthetic.ba import certify_rd_continuous
+    from synthetic.sources.mixture import MIXTURE_BOX_TAIL
 
     D = 0.1
-    lo, hi = src._box()
-    c = certify_rd_continuous(src._log_prob_np, D, lo=lo, hi=hi)
+    lo, hi = src.support_box(MIXTURE_BOX_TAIL)
+    c = certify_rd_continuous(src.log_density_np, D, lo=lo, hi=hi)
     slb = src.shannon_lower_bound(D)
     # R(D) lies in [lower, upper]; the SLB is nearly tight at small D, so BA's lower bound may sit
     # below it, but never by more than BA's own certified width

@@ -1,39 +1,34 @@
-"""Samplers of (x, y) pairs that know their own mutual information in nats (benchmark-mi style)."""
+"""Samplers of (x, y) pairs that know their own mutual information in nats (benchmark-mi style).
+
+Each is registered in :data:`synthetic.SAMPLERS` and built for a true MI by
+:func:`synthetic.get_sampler`; each satisfies :class:`contracts.KnownMISampler`.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 from scipy.special import digamma, gammaln
 
 from estimators.closed_form import gaussian_mi_from_correlations
+from synthetic.checks import check_sample_count
+from synthetic.registry import register_sampler
 
 __all__ = [
-    "MISampler",
+    "TRANSFORMS",
     "CorrelatedGaussian",
+    "StaircaseOptions",
+    "StudentTOptions",
     "StudentTPair",
+    "TransformedOptions",
     "TransformedPair",
-    "student_t_mi_correction",
     "rho_for_mi",
-    "make_sampler",
-    "SOURCES",
+    "student_t_mi_correction",
 ]
-
-
-@runtime_checkable
-class MISampler(Protocol):
-    """Anything with ``sample(n, seed) -> (x, y)`` and its true ``mutual_information`` (nats)."""
-
-    dim_x: int
-    dim_y: int
-
-    @property
-    def mutual_information(self) -> float: ...
-
-    def sample(self, n: int, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def rho_for_mi(mi: float, dim: int) -> float:
@@ -46,12 +41,6 @@ def rho_for_mi(mi: float, dim: int) -> float:
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
     return math.sqrt(-math.expm1(-2.0 * mi / dim))
-
-
-def _check_n(n: int) -> int:
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    return int(n)
 
 
 @dataclass(frozen=True)
@@ -75,7 +64,7 @@ class CorrelatedGaussian:
             raise ValueError(f"dim must be >= 1, got {self.dim}")
 
     @classmethod
-    def from_mi(cls, mi: float, dim: int = 20) -> "CorrelatedGaussian":
+    def from_mi(cls, mi: float, dim: int = 20) -> CorrelatedGaussian:
         return cls(rho=rho_for_mi(mi, dim), dim=dim)
 
     @property
@@ -91,7 +80,7 @@ class CorrelatedGaussian:
         return gaussian_mi_from_correlations(np.full(self.dim, self.rho))
 
     def sample(self, n: int, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        n = _check_n(n)
+        n = check_sample_count(n)
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n, self.dim))
         y = self.rho * x + math.sqrt(1.0 - self.rho**2) * rng.standard_normal((n, self.dim))
@@ -117,7 +106,7 @@ def student_t_mi_correction(df: float, dim_x: int, dim_y: int) -> float:
             - (nu+d)/2 psi((nu+d)/2) - nu/2 psi(nu/2)  >= 0,
 
     which vanishes as nu -> inf. Checked against a Monte-Carlo mean of the log density ratio in
-    tests/analysis/test_mi_bench.py. (The same correction is used by cbg-ethz/bmi's SplitStudentT.)
+    tests/synthetic/test_samplers.py. (The same correction is used by cbg-ethz/bmi's SplitStudentT.)
     """
     if not (df > 0 and math.isfinite(df)):
         raise ValueError(f"df must be finite and > 0, got {df}")
@@ -150,7 +139,7 @@ class StudentTPair:
             raise ValueError(f"df must be finite and > 0, got {self.df}")
 
     @classmethod
-    def from_mi(cls, mi: float, df: float = 5.0, dim: int = 20) -> "StudentTPair":
+    def from_mi(cls, mi: float, df: float = 5.0, dim: int = 20) -> StudentTPair:
         """The pair whose total MI is ``mi``: the Gaussian part is ``mi`` minus the t correction."""
         c = student_t_mi_correction(df, dim, dim)
         if not mi > c:
@@ -173,7 +162,7 @@ class StudentTPair:
         return gauss + student_t_mi_correction(self.df, self.dim, self.dim)
 
     def sample(self, n: int, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        n = _check_n(n)
+        n = check_sample_count(n)
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n, self.dim))
         y = self.rho * x + math.sqrt(1.0 - self.rho**2) * rng.standard_normal((n, self.dim))
@@ -199,11 +188,15 @@ def _cube(a: np.ndarray) -> np.ndarray:
     return a**3
 
 
-TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+def _identity(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {  # strictly increasing, coordinate-wise
     "cube": _cube,
     "exp": np.exp,
     "sinh": np.sinh,
-    "identity": lambda a: a,
+    "identity": _identity,
 }
 
 
@@ -226,7 +219,7 @@ class TransformedPair:
                 raise ValueError(f"{name} must be one of {sorted(TRANSFORMS)}, got {f!r}")
 
     @classmethod
-    def from_mi(cls, mi: float, dim: int = 20, fx: str = "cube", fy: str = "exp") -> "TransformedPair":
+    def from_mi(cls, mi: float, dim: int = 20, fx: str = "cube", fy: str = "exp") -> TransformedPair:
         return cls(base=CorrelatedGaussian.from_mi(mi, dim), fx=fx, fy=fy)
 
     @property
@@ -249,15 +242,46 @@ class TransformedPair:
         return {**self.base.params(), "fx": self.fx, "fy": self.fy}
 
 
-SOURCES = ("staircase", "student-t", "transformed")
+Transform = Literal["cube", "exp", "sinh", "identity"]
 
 
-def make_sampler(source: str, mi: float, dim: int = 20, df: float = 5.0) -> MISampler:
-    """The sampler named ``source`` whose true MI is ``mi`` nats (``df`` only for ``student-t``)."""
-    if source == "staircase":
-        return CorrelatedGaussian.from_mi(mi, dim)
-    if source == "student-t":
-        return StudentTPair.from_mi(mi, df=df, dim=dim)
-    if source == "transformed":
-        return TransformedPair.from_mi(mi, dim)
-    raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+@dataclass(frozen=True)
+class StaircaseOptions:
+    """Parameters of ``staircase`` besides the true MI."""
+
+    dim: int = field(default=20, metadata={"help": "dimension of x and of y (Poole et al. 2019 use 20)"})
+
+
+@dataclass(frozen=True)
+class StudentTOptions:
+    """Parameters of ``student-t`` besides the true MI."""
+
+    df: float = field(default=5.0, metadata={"help": "degrees of freedom of the multivariate t"})
+    dim: int = field(default=20, metadata={"help": "dimension of x and of y"})
+
+
+@dataclass(frozen=True)
+class TransformedOptions:
+    """Parameters of ``transformed`` besides the true MI."""
+
+    dim: int = field(default=20, metadata={"help": "dimension of x and of y"})
+    fx: Transform = field(default="cube", metadata={"help": "strictly increasing map applied to x"})
+    fy: Transform = field(default="exp", metadata={"help": "strictly increasing map applied to y"})
+
+
+@register_sampler("staircase", options=StaircaseOptions)
+def staircase(mi: float, dim: int = 20) -> CorrelatedGaussian:
+    """Correlated Gaussians, the Poole et al. 2019 staircase: I = -dim/2 log(1 - rho^2)."""
+    return CorrelatedGaussian.from_mi(mi, dim)
+
+
+@register_sampler("student-t", options=StudentTOptions)
+def student_t(mi: float, df: float = 5.0, dim: int = 20) -> StudentTPair:
+    """A multivariate Student-t pair: the Gaussian MI plus the closed-form t correction."""
+    return StudentTPair.from_mi(mi, df=df, dim=dim)
+
+
+@register_sampler("transformed", options=TransformedOptions)
+def transformed(mi: float, dim: int = 20, fx: Transform = "cube", fy: Transform = "exp") -> TransformedPair:
+    """Correlated Gaussians seen through strictly increasing maps (the MI is unchanged)."""
+    return TransformedPair.from_mi(mi, dim, fx=fx, fy=fy)
