@@ -19,10 +19,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from analysis.bd_rate import bd_rate
-from ibflow.image_codec import MS_SSIM_MIN_SIDE, ImageFlowCodec
-from ibflow.image_data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin_set, load_folder
-from ibflow.quantized import QuantizedImageCodec
-from ibflow.train import TrainConfig, TrainingDiverged, train
+from ibflow import ImageFlowCodec, QuantizedImageCodec, TrainConfig, TrainingDiverged, train
+from ibflow.checkpoint import codec_from_state, codec_state
+from ibflow.entropy import stream_bytes
+from ibflow.image import MS_SSIM_MIN_SIDE
+from ibflow.image.data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin_set, load_folder
 from analysis.plots import save_figure
 
 __all__ = [
@@ -119,14 +120,16 @@ def evaluate_codec(
     for name, image in images.items():
         x = image.unsqueeze(0).to(device)
         pixels = x.shape[-1] * x.shape[-2]
-        (stream, k), _ = _timed(lambda: codec.compress(x), device)  # warm-up
+        stream, _ = _timed(lambda: codec.compress(x), device)  # warm-up
         t_enc = [_timed(lambda: codec.compress(x), device)[1] for _ in range(repeats)]
-        decoded, _ = _timed(lambda: codec.decompress_symbols(stream), device)
-        t_dec = [_timed(lambda: codec.decompress(stream), device)[1] for _ in range(repeats)]
+        strings, shape = stream["strings"], stream["shape"]
+        k = codec.symbols(x)
+        decoded = codec.decompress_symbols(strings, shape)
+        t_dec = [_timed(lambda: codec.decompress(strings, shape), device)[1] for _ in range(repeats)]
         exact = bool(torch.equal(decoded.cpu(), k.cpu()))
-        x_hat = _as_8bit(codec.reconstruct(decoded))
+        x_hat = _as_8bit(codec.decompress(strings, shape)["x_hat"])
         row = {
-            "image": name, "bpp": 8 * stream.n_bytes / pixels, "psnr": _psnr(x, x_hat), "ms_ssim": _ms_ssim(x, x_hat),
+            "image": name, "bpp": 8 * stream_bytes(strings) / pixels, "psnr": _psnr(x, x_hat), "ms_ssim": _ms_ssim(x, x_hat),
             "decoded_exactly": exact, "bpp_ideal": float(codec.code_length(k.cpu())) / LN2 / pixels,
         }
         if isinstance(codec, ImageFlowCodec):
@@ -181,10 +184,6 @@ def _matched_quantized(flow: ImageFlowCodec, cfg: ImageRDConfig) -> QuantizedIma
     return QuantizedImageCodec(hidden=width, latent=width)
 
 
-def _state(codec: torch.nn.Module) -> dict[str, Any]:
-    return {"config": dict(codec.config), "state_dict": codec.state_dict()}
-
-
 def train_models(
     cfg: ImageRDConfig, device: torch.device, progress: bool
 ) -> tuple[dict[float, ImageFlowCodec], dict[float, QuantizedImageCodec], dict[str, float]]:
@@ -222,8 +221,8 @@ def train_models(
 
 def save_models(path: str | Path, cfg: ImageRDConfig, flows: dict, quants: dict) -> None:
     """One file for every model; loads with ``torch.load(path, weights_only=True)``."""
-    blob = {"config": asdict(cfg), "flowcodec": {repr(b): _state(c) for b, c in flows.items()},
-            "quantized": {repr(b): _state(c) for b, c in quants.items()}}
+    blob = {"config": asdict(cfg), "flowcodec": {repr(b): codec_state(c) for b, c in flows.items()},
+            "quantized": {repr(b): codec_state(c) for b, c in quants.items()}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, path)
@@ -235,8 +234,9 @@ def load_models(path: str | Path, device: torch.device) -> tuple[dict[str, Any],
     for key, cls in (("flowcodec", ImageFlowCodec), ("quantized", QuantizedImageCodec)):
         models = {}
         for beta, state in blob[key].items():
-            codec = cls(**state["config"])
-            codec.load_state_dict(state["state_dict"])
+            codec = codec_from_state(state, where=f"{path} ({key}, beta {beta})")
+            if not isinstance(codec, cls):
+                raise ValueError(f"{path}: the {key} models must be {cls.__name__}, got {type(codec).__name__}")
             models[float(beta)] = codec.to(device).eval()
         out.append(models)
     return blob["config"], out[0], out[1]

@@ -17,8 +17,7 @@ import torch
 
 from analysis.measure import measure_point
 from analysis.parallel import run_tasks
-from ibflow.codec import FlowCodec
-from ibflow.train import TrainConfig, TrainingDiverged, train
+from ibflow import FlowCodec, TrainConfig, TrainingDiverged, train
 from synthetic import SOURCES, Source, get_source
 
 __all__ = ["build_parser", "main", "SweepSettings", "run_point", "run_sweep", "default_betas", "format_table", "source_params"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ class StandardNormalBins:
     the prior is exactly N(0, I)).
 
     Indices are clipped to [-K, K] with K covering +-9 standard deviations in every dimension (mass
-    outside: 2e-19); clipping never happens in practice, and :func:`ibflow.rates.measure_binned`
+    outside: 2e-19); clipping never happens in practice, and :func:`ibflow.vector.rates.measure_binned`
     counts it if it does.
     """
 

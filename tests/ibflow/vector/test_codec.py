@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ibflow import FlowCodec, TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train
-from ibflow.train import beta_at
+from ibflow.training import beta_at
 from synthetic import get_source
 
 
