@@ -151,10 +151,9 @@ class JSCCCodec(nn.Module):
         channel_options: Mapping[str, Any] | None = None,
     ):
         super().__init__()
-        if isinstance(channel, str):
-            channel = get_channel(channel, **dict(channel_options or {"snr_db": 10.0}))
-        elif channel_options is not None:
+        if not isinstance(channel, str) and channel_options is not None:
             raise ValueError("channel_options go with a channel name, not with a channel object")
+        built: Channel = get_channel(channel, **dict(channel_options or {"snr_db": 10.0})) if isinstance(channel, str) else channel
         for name, value in (("n_source", n_source), ("n_channel", n_channel)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -184,9 +183,9 @@ class JSCCCodec(nn.Module):
             # The graph (u, m(u)) of an MLP m: an injective, nonlinear start for bandwidth expansion.
             self.lift = nn.Sequential(nn.Linear(n_source, hidden), nn.Tanh(), nn.Linear(hidden, n_channel - n_source))
         self.power_norm = PowerNormalization(power, power_mode)  # type: ignore[arg-type]
-        self.channel = channel
+        self.channel: Channel = built
         self.use_state = bool(use_state)
-        state_width = n_channel if self.use_state and self._channel_has_state(channel) else 0
+        state_width = n_channel if self.use_state and self._channel_has_state(built) else 0
         self.decoder = LearnedDecoder(n_source, decoder_hidden, decoder_depth, in_features=n_channel + state_width)
         self.transmitter_frozen = False
         self._config: dict[str, Any] = dict(

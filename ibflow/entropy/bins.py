@@ -23,7 +23,7 @@ class StandardNormalBins:
     counts it if it does.
     """
 
-    def __init__(self, delta: float | Sequence[float]):
+    def __init__(self, delta: float | Sequence[float] | Tensor):
         d = torch.as_tensor(delta, dtype=torch.float64).reshape(-1)
         if d.numel() == 0 or not bool(torch.all(torch.isfinite(d) & (d > 0))):
             raise ValueError(f"delta must be finite and > 0 (one value or one per dimension), got {delta}")

@@ -178,6 +178,8 @@ class ImageFlowCodec(NoisyLatentModule):
     """
 
     bin_width: Tensor
+    coded: Tensor
+    off_mean: Tensor
 
     def __init__(
         self,
@@ -270,7 +272,7 @@ class ImageFlowCodec(NoisyLatentModule):
     def step(self) -> float:
         """Width of the bitstream's rounding grid in latent space, sqrt(12) sigma: uniform rounding noise
         then has the variance sigma^2 of the training noise, in every latent dimension alike."""
-        return math.sqrt(12) * float(self.sigma)
+        return math.sqrt(12) * float(self.sigma.detach())
 
     def scaled_latent(self, x: Tensor) -> Tensor:
         """y = f(x) / step per latent type, shape (N, C 4^L, H / 2^L, W / 2^L)."""

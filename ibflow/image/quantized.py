@@ -69,7 +69,7 @@ class QuantizedImageCodec(nn.Module):
         super().__init__()
         check_choice("distortion", distortion, IMAGE_DISTORTIONS)
         self.config: dict[str, Any] = dict(channels=channels, hidden=hidden, latent=latent, distortion=distortion)
-        self.distortion_kind = distortion
+        self.distortion_kind: DistortionKind = distortion  # type: ignore[assignment]  # checked above
         self.analysis = nn.Sequential(
             _conv(channels, hidden), nn.ReLU(), _conv(hidden, hidden), nn.ReLU(), _conv(hidden, latent)
         )

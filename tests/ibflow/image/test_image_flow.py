@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from torch import Tensor
 from torch.autograd.functional import jacobian
 
-from ibflow.flows import ConvAffineCoupling, Flow, MultiScaleGlow, SplitPrior, Squeeze, glow_step, squeeze, unsqueeze
+from ibflow.flows import (
+    ConvAffineCoupling,
+    Flow,
+    MultiScaleGlow,
+    SplitPrior,
+    Squeeze,
+    glow_step,
+    squeeze,
+    unsqueeze,
+)
 
 SETTINGS = settings(deadline=None)
 seeds = st.integers(0, 2**31 - 1)
@@ -123,8 +132,8 @@ def test_multiscale_glow_rejects_bad_shapes(shape, match):
 
 def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     from ibflow import load_checkpoint, save_checkpoint
-    from ibflow.image import ImageFlowCodec
     from ibflow.entropy import IMAGE_HEADER_BYTES, stream_bytes
+    from ibflow.image import ImageFlowCodec
 
     torch.manual_seed(0)
     codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)

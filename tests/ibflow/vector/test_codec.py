@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from ibflow import FlowCodec, TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train
+from ibflow import (
+    FlowCodec,
+    TrainConfig,
+    TrainingDiverged,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
 from ibflow.training import beta_at
 from synthetic import get_source
 

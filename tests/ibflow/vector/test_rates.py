@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from contracts.stats import Z_95
 from ibflow import ActNorm, FlowCodec
 from ibflow.entropy import StandardNormalBins
-from ibflow.vector import matched_bin_width, measure_binned, measure_channel, mi_sandwich
+from ibflow.vector import (
+    matched_bin_width,
+    measure_binned,
+    measure_channel,
+    mi_sandwich,
+)
 from synthetic import get_source
 
 
