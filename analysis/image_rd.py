@@ -18,10 +18,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from analysis.bd_rate import bd_rate
-from ibflow.image_codec import MS_SSIM_MIN_SIDE, ImageFlowCodec
-from ibflow.image_data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin_set, load_folder
-from ibflow.quantized import QuantizedImageCodec
-from ibflow.train import TrainConfig, TrainingDiverged, train
+from ibflow import ImageFlowCodec, QuantizedImageCodec, TrainConfig, TrainingDiverged, train
+from ibflow.checkpoint import codec_from_state, codec_state
+from ibflow.entropy import stream_bytes
+from ibflow.image import MS_SSIM_MIN_SIDE
+from ibflow.image.data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin_set, load_folder
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
 from analysis.report import ruled_table, study_report, write_report
@@ -120,14 +121,16 @@ def evaluate_codec(
     for name, image in images.items():
         x = image.unsqueeze(0).to(device)
         pixels = x.shape[-1] * x.shape[-2]
-        (stream, k), _ = _timed(codec.compress, device, x)  # warm-up
+        stream, _ = _timed(codec.compress, device, x)  # warm-up
         t_enc = [_timed(codec.compress, device, x)[1] for _ in range(repeats)]
-        decoded, _ = _timed(codec.decompress_symbols, device, stream)
-        t_dec = [_timed(codec.decompress, device, stream)[1] for _ in range(repeats)]
+        strings, shape = stream["strings"], stream["shape"]
+        k = codec.symbols(x)
+        decoded = codec.decompress_symbols(strings, shape)
+        t_dec = [_timed(codec.decompress, device, strings, shape)[1] for _ in range(repeats)]
         exact = bool(torch.equal(decoded.cpu(), k.cpu()))
-        x_hat = _as_8bit(codec.reconstruct(decoded))
+        x_hat = _as_8bit(codec.decompress(strings, shape)["x_hat"])
         row = {
-            "image": name, "bpp": 8 * stream.n_bytes / pixels, "psnr": _psnr(x, x_hat), "ms_ssim": _ms_ssim(x, x_hat),
+            "image": name, "bpp": 8 * stream_bytes(strings) / pixels, "psnr": _psnr(x, x_hat), "ms_ssim": _ms_ssim(x, x_hat),
             "decoded_exactly": exact, "bpp_ideal": float(codec.code_length(k.cpu())) / LN2 / pixels,
         }
         if isinstance(codec, ImageFlowCodec):
@@ -182,10 +185,6 @@ def _matched_quantized(flow: ImageFlowCodec, cfg: ImageRDConfig) -> QuantizedIma
     return QuantizedImageCodec(hidden=width, latent=width)
 
 
-def _state(codec: torch.nn.Module) -> dict[str, Any]:
-    return {"config": dict(codec.config), "state_dict": codec.state_dict()}
-
-
 def train_models(
     cfg: ImageRDConfig, device: torch.device, progress: bool
 ) -> tuple[dict[float, ImageFlowCodec], dict[float, QuantizedImageCodec], dict[str, float]]:
@@ -223,8 +222,8 @@ def train_models(
 
 def save_models(path: str | Path, cfg: ImageRDConfig, flows: dict, quants: dict) -> None:
     """One file for every model; loads with ``torch.load(path, weights_only=True)``."""
-    blob = {"config": asdict(cfg), "flowcodec": {repr(b): _state(c) for b, c in flows.items()},
-            "quantized": {repr(b): _state(c) for b, c in quants.items()}}
+    blob = {"config": asdict(cfg), "flowcodec": {repr(b): codec_state(c) for b, c in flows.items()},
+            "quantized": {repr(b): codec_state(c) for b, c in quants.items()}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, path)
@@ -236,8 +235,9 @@ def load_models(path: str | Path, device: torch.device) -> tuple[dict[str, Any],
     for key, cls in (("flowcodec", ImageFlowCodec), ("quantized", QuantizedImageCodec)):
         models = {}
         for beta, state in blob[key].items():
-            codec = cls(**state["config"])
-            codec.load_state_dict(state["state_dict"])
+            codec = codec_from_state(state, where=f"{path} ({key}, beta {beta})")
+            if not isinstance(codec, cls):
+                raise ValueError(f"{path}: the {key} models must be {cls.__name__}, got {type(codec).__name__}")
             models[float(beta)] = codec.to(device).eval()
         out.append(models)
     return blob["config"], out[0], out[1]

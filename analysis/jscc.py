@@ -14,8 +14,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ibflow.channels import CHANNELS, awgn_capacity, db_to_linear, get_channel, linear_to_db
-from ibflow.jscc import (
+from contracts.stats import Z_95
+from ibflow import CHANNELS, TrainConfig, TrainingDiverged, get_channel
+from ibflow.channel import (
+    awgn_capacity,
+    db_to_linear,
+    linear_to_db,
     JSCCCodec,
     JSCCEvaluation,
     adapt_decoder,
@@ -29,7 +33,6 @@ from ibflow.jscc import (
     train_jscc,
     train_separation_codec,
 )
-from ibflow.train import TrainConfig, TrainingDiverged
 from synthetic import get_source
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
@@ -54,7 +57,7 @@ ANALOG_REFERENCES = (
     "see the Archimedean spiral mappings of Chung (MIT PhD thesis, 2000) and Hekland, Floor & Ramstad, "
     "'Shannon-Kotel'nikov mappings in joint source-channel coding', IEEE Trans. Commun., 2009, and the references "
     "there for 1:2 expansion (rho = 2). 'linear_db' is the best linear (uncoded) scheme, computed exactly "
-    "(ibflow.jscc.linear_distortion)."
+    "(ibflow.channel.linear_distortion)."
 )
 
 
@@ -110,7 +113,7 @@ def _db_ci(lo: float, hi: float, variance: float) -> list[float | None]:
 def separation_codec_report(
     settings: JSCCSettings, source: Any, variance: float, progress: bool = False
 ) -> dict[str, Any]:
-    """Train the separation baseline's source code (:func:`ibflow.jscc.train_separation_codec`): a
+    """Train the separation baseline's source code (:func:`ibflow.channel.train_separation_codec`): a
     FlowCodec whose real bitstream fits a channel code of rho C(design SNR) nats per sample, measured on
     ``settings.eval_samples`` fresh samples. Rates in bits per sample, distortion in dB re the variance;
     ``violations`` lists what is impossible (a rate below R(D) at the measured distortion beyond its CI,
@@ -364,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 0 5 10 15 20)")
     src.add_argument("--design-snr-db", type=float, default=10.0,
                      help="SNR the codec is trained at and the separation baseline is designed for (default 10)")
-    src.add_argument("--channel", choices=sorted(CHANNELS), default="awgn")
+    src.add_argument("--channel", choices=CHANNELS.names(), default="awgn")
     src.add_argument("--erasure-prob", type=float, default=0.1, help="erasure channel: erasure probability in [0, 1)")
     src.add_argument("--coherence", type=int, default=None,
                      help="rayleigh: symbols per fading block (default: the whole codeword)")

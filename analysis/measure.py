@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ibflow.codec import FlowCodec
 from contracts.stats import Z_95
-from ibflow.rates import batch_measurement, measure_binned, measure_channel, sandwich_terms
+from ibflow import FlowCodec
+from ibflow.vector import batch_measurement, measure_binned, measure_channel, sandwich_terms
 from synthetic import GaussianSource, Source
 
 __all__ = ["measure_point", "BITS"]

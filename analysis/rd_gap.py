@@ -20,8 +20,7 @@ from analysis.parallel import run_tasks
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
-from ibflow.codec import FlowCodec
-from ibflow.train import TrainConfig, TrainingDiverged, train
+from ibflow import FlowCodec, TrainConfig, TrainingDiverged, train
 from synthetic import SOURCES, Source, get_source
 
 __all__ = [

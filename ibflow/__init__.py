@@ -1,9 +1,18 @@
-"""Flow layers, the FlowCodec, its training and its rate accounting (nats throughout)."""
+"""Flow codecs trained without quantization, their rate accounting, and the parts they plug into (nats throughout).
 
-from ibflow import channels, jscc
+``import ibflow`` stays light: the channels and the JSCC code (and scipy) load on first use of
+``ibflow.channel``.
+"""
 
-from ibflow.codec import CodecLoss, FlowCodec, LearnedDecoder
-from ibflow.layers import (
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from contracts import BitstreamError, CodecLoss
+from ibflow import flows as layers
+from ibflow.checkpoint import load_checkpoint, save_checkpoint
+from ibflow.flows import (
     ActNorm,
     AffineCoupling,
     ConditionalAffineCoupling,
@@ -16,11 +25,39 @@ from ibflow.layers import (
     Reverse,
     build_vector_flow,
 )
-from ibflow.train import TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train
+from ibflow.image import ImageFlowCodec, QuantizedImageCodec
+from ibflow.registry import (
+    CHANNELS,
+    CODECS,
+    get_channel,
+    get_codec,
+    register_channel,
+    register_codec,
+)
+from ibflow.training import TrainConfig, TrainingDiverged, TrainResult, train
+from ibflow.vector import FlowCodec, LearnedDecoder, QuantizedVectorCodec
 
 __all__ = [
-    "channels",
-    "jscc",
+    "FlowCodec",
+    "LearnedDecoder",
+    "QuantizedVectorCodec",
+    "ImageFlowCodec",
+    "QuantizedImageCodec",
+    "CodecLoss",
+    "BitstreamError",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "train",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CODECS",
+    "register_codec",
+    "get_codec",
+    "CHANNELS",
+    "register_channel",
+    "get_channel",
+    "layers",
     "Flow",
     "ActNorm",
     "LULinear",
@@ -32,12 +69,17 @@ __all__ = [
     "ElementwiseSpline",
     "FlowSequential",
     "build_vector_flow",
-    "FlowCodec",
-    "CodecLoss",
-    "LearnedDecoder",
-    "TrainConfig",
-    "TrainingDiverged",
-    "train",
-    "save_checkpoint",
-    "load_checkpoint",
+    "channel",
+    "JSCCCodec",
 ]
+
+_LAZY = {"channel": ("ibflow.channel", None), "JSCCCodec": ("ibflow.channel.jscc", "JSCCCodec")}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: ``ibflow.channel`` and ``ibflow.JSCCCodec`` import the channel package on first use."""
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
+    raise AttributeError(f"module 'ibflow' has no attribute {name!r}")

@@ -48,7 +48,7 @@ import numpy as np
 
 from analysis.rd_gap import SweepSettings, run_sweep
 from contracts.stats import Z_95
-from ibflow.train import TrainConfig
+from ibflow import TrainConfig
 
 QUICK = os.environ.get("IBFLOW_NOTEBOOK_QUICK", "0") == "1"
 BETAS = [0.1, 0.4, 1.0] if QUICK else [0.05, 0.1, 0.2, 0.5, 1.0, 1.5]

@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.rd_gap import SweepSettings, run_sweep
-from ibflow.train import TrainConfig
+from ibflow import TrainConfig
 
 QUICK = os.environ.get("IBFLOW_NOTEBOOK_QUICK", "0") == "1"
 VARIANCES = [4.0, 1.0, 0.25, 0.0625]

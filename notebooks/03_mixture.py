@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.rd_gap import SweepSettings, run_sweep
-from ibflow.train import TrainConfig
+from ibflow import TrainConfig
 from synthetic import get_source
 from synthetic.ba import blahut_arimoto, grid_source
 

@@ -12,10 +12,9 @@ import torch
 from scipy import stats
 from torch import Tensor, nn
 
-from ibflow.codec import FlowCodec
-from ibflow.entropy_coding import StandardNormalBins
-from ibflow.quantized import QuantizedVectorCodec, decode_channels
-from ibflow.rates import Measurement, matched_bin_width, measure_binned
+from ibflow import FlowCodec, QuantizedVectorCodec
+from ibflow.entropy import StandardNormalBins
+from ibflow.vector import Measurement, matched_bin_width, measure_binned
 from analysis.claims.common import BITS, CLAIMS, CONDITIONAL, ClaimResult, ClaimsSettings, FAILS, HOLDS, K_SE, TrainedCodecs
 from analysis.claims.density import main_point, standard_normal_log_prob
 
@@ -26,7 +25,7 @@ from analysis.claims.density import main_point, standard_normal_log_prob
 @torch.no_grad()
 def binned_rate_rows(codec: FlowCodec, x: Tensor, beta: float, e_kl_nats: float, deltas: Sequence[float]) -> list[dict[str, Any]]:
     """For each bin width: the ideal binned code length and the real ANS bitstream of the same codec
-    (:func:`ibflow.rates.measure_binned`), the high-resolution approximation
+    (:func:`ibflow.vector.measure_binned`), the high-resolution approximation
     E[-log2 N(u; 0, I)] + sum_j log2(1/Delta_j) with u = h(f(x)) the binned base-space latent, and the
     claimed (n/d) log2(1/Delta) + beta*KL (KL in nats as in the loss, and in bits). Bits per sample."""
     u = codec.prior(codec.encode(x))[0].double()
@@ -181,13 +180,13 @@ def check_claim7(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
         def round_only() -> None:
             torch.round(y_fixed)
 
-        flow_words, quant_words = flow_encode(), quant.compress(x)
+        flow_words, quant_stream = flow_encode(), quant.compress(x)
         # both bitstreams must decode to what was encoded (a timing of a broken coder would mean nothing)
         with torch.no_grad():
             ok_flow = torch.equal(bins.decode(flow_words, (n, flow.dim)),
                                   bins.index(flow.prior(flow.encode(x))[0].double()))
-            ok_quant = torch.equal(decode_channels(quant.entropy, *quant_words, n), quant.symbols(x))
-            d_quant = float(((x - quant.decompress(quant_words, n)) ** 2).sum(-1).mean())
+            ok_quant = torch.equal(quant.decompress_symbols(quant_stream["strings"], quant_stream["shape"]), quant.symbols(x))
+            d_quant = float(((x - quant.decompress(quant_stream["strings"], quant_stream["shape"])["x_hat"]) ** 2).sum(-1).mean())
             d_flow = float(((x - flow_decode(flow_words)) ** 2).sum(-1).mean())
 
         def timed(fn: Callable[[], Any]) -> float:
@@ -198,7 +197,7 @@ def check_claim7(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
         ops = {
             "flow_forward": flow_forward, "quant_forward": quant_forward,
             "flow_encode_bits": flow_encode, "quant_encode_bits": lambda: quant.compress(x),
-            "flow_decode_bits": lambda: flow_decode(flow_words), "quant_decode_bits": lambda: quant.decompress(quant_words, n),
+            "flow_decode_bits": lambda: flow_decode(flow_words), "quant_decode_bits": lambda: quant.decompress(quant_stream["strings"], quant_stream["shape"]),
             "round_only": round_only,
         }
         for fn in ops.values():  # warm-up
@@ -246,7 +245,7 @@ def check_claim7(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
         "encode_plus_decode_ratio_with_entropy_coding": full,
         "rounding_share_of_quantized_forward": med["round_only"] / med["quant_forward"],
         "flow_bitstream_bits_per_sample": 8 * flow_words.nbytes / n,
-        "quantized_bitstream_bits_per_sample": 8 * quant_words[0].nbytes / n,
+        "quantized_bitstream_bits_per_sample": 8 * len(quant_stream["strings"][0]) / n,  # the ANS payload
         "flow_bitstream_distortion": d_flow,
         "quantized_bitstream_distortion": d_quant,
         "decoded_exactly": bool(ok_flow and ok_quant),
@@ -255,7 +254,7 @@ def check_claim7(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
             "g_a, rounding, factorized likelihoods, g_s, both without gradients; encode/decode: the full bitstream "
             "path of each, ANS entropy coding (constriction) included on both sides (FlowCodec: f, prior flow h, "
             "binning, QuantizedGaussian ANS; decode h^-1 and the decoder; quantized: g_a, rounding, per-channel "
-            "categorical ANS via ibflow.quantized.encode_channels, tables built from the factorized prior at each "
+            "categorical ANS via ibflow.entropy.encode_channels, tables built from the factorized prior at each "
             "call; decode g_s)"
         ),
         "headline_ratios": {"forward": round(fwd["ratio"], 2), "enc+dec": round(full["ratio"], 2)},

@@ -13,8 +13,7 @@ import torch
 
 from analysis.parallel import run_tasks
 from analysis.rd_gap import SweepSettings, run_point
-from ibflow.codec import FlowCodec
-from ibflow.train import TrainConfig, load_checkpoint
+from ibflow import FlowCodec, TrainConfig, load_checkpoint
 from synthetic import get_source
 
 

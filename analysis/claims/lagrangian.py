@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ibflow.codec import FlowCodec
-from ibflow.rates import Measurement
+from ibflow import FlowCodec
+from ibflow.vector import Measurement
 from analysis.claims.common import BITS, CLAIMS, CONDITIONAL, ClaimResult, ClaimsSettings, FAILS, HOLDS, K_SE, TrainedCodecs
 from contracts.stats import Z_95
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from analysis.rd_gap import SweepSettings, run_point
-from ibflow.train import TrainConfig
+from ibflow import TrainConfig
 
 pytestmark = pytest.mark.slow
 

@@ -99,7 +99,7 @@ def test_data_folder_errors(tmp_path, capsys):
 def test_data_folder_loads_pngs_and_jpegs(tmp_path):
     from PIL import Image
 
-    from ibflow.image_data import load_folder
+    from ibflow.image.data import load_folder
 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (170, 180, 3), dtype=np.uint8)).save(tmp_path / "a.png")
@@ -115,7 +115,7 @@ def test_data_folder_loads_pngs_and_jpegs(tmp_path):
 def test_builtin_split_is_by_image_and_crops_are_reproducible():
     import torch
 
-    from ibflow.image_data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin
+    from ibflow.image.data import EVAL_IMAGES, TRAIN_IMAGES, CropSampler, center_crop, load_builtin
 
     assert not set(TRAIN_IMAGES) & set(EVAL_IMAGES)
     assert "skimage:cat" not in TRAIN_IMAGES  # the same photo as the held-out chelsea

@@ -12,8 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import jscc as cli
-from ibflow.channels import AWGNChannel, awgn_capacity, db_to_linear, linear_to_db
-from ibflow.jscc import (
+from ibflow import TrainConfig
+from ibflow.channel import (
+    AWGNChannel,
+    awgn_capacity,
+    db_to_linear,
+    linear_to_db,
     JSCCCodec,
     JSCCEvaluation,
     adapt_decoder,
@@ -26,7 +30,6 @@ from ibflow.jscc import (
     train_jscc,
     train_separation_codec,
 )
-from ibflow.train import TrainConfig
 from synthetic import get_source
 
 SETTINGS = settings(deadline=None)

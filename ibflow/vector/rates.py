@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ibflow.codec import FlowCodec
-from ibflow.entropy_coding import StandardNormalBins
+from contracts.stats import Z_95
+from ibflow.entropy.bitstream import stream_bytes
+from ibflow.vector.codec import FlowCodec
 
 __all__ = [
     "Measurement",
@@ -32,10 +33,7 @@ __all__ = [
     "batch_measurement",
     "matched_bin_width",
     "measure_binned",
-    "Z_95",
 ]
-
-Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Measurement:
         return (self.value - Z_95 * self.se, self.value + Z_95 * self.se)
 
     @staticmethod
-    def of(samples: Tensor | np.ndarray) -> "Measurement":
+    def of(samples: Tensor | np.ndarray) -> Measurement:
         """Mean of i.i.d. per-sample values, SE = std / sqrt(n)."""
         s = torch.as_tensor(samples, dtype=torch.float64).reshape(-1)
         return Measurement(float(s.mean()), float(s.std() / math.sqrt(len(s))))
@@ -179,28 +177,32 @@ def matched_bin_width(codec: FlowCodec, x: Tensor, seed: int = 0) -> list[float]
 def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | None = None) -> BinnedMeasurement:
     """Measurements 3 and 4: bin u = h(f(x)) at width ``delta`` (one for all dimensions or one per
     dimension; default :func:`matched_bin_width`),
-    rate = -log P(bins) under the N(0, I) base of the prior, and a real ANS bitstream of the same bins.
+    rate = -log P(bins) under the N(0, I) base of the prior, and a real ANS bitstream of the same bins
+    (:meth:`FlowCodec.compress`, decoded by :meth:`FlowCodec.decompress`; the codec's own widths are restored after).
     The coded rate is 8 * bytes / n nats-converted (log 2 per bit); its uncertainty is that of the
     ideal code length (the coder adds at most 32 bits per stream)."""
     if delta is None:
         delta = matched_bin_width(codec, x)
-    bins = StandardNormalBins(delta)
-    u = codec.prior(codec.encode(x))[0].double()
-    k = bins.index(u)
-    clipped = int((torch.round(u / bins.delta).abs() > bins.max_index).sum())
-
-    def reconstruct(idx: Tensor) -> Tensor:
-        return codec.decode(codec.prior.inverse(bins.center(idx).to(x.dtype)))
-
-    code_len = -bins.log_pmf(k).sum(-1)
-    dist_binned = ((x - reconstruct(k)) ** 2).sum(-1)
-    words = bins.encode(k)
-    decoded = bins.decode(words, tuple(k.shape))
-    exact = bool(torch.equal(decoded, k))
-    dist_coded = ((x - reconstruct(decoded)) ** 2).sum(-1)
-    n_bytes = int(words.nbytes)
+    saved = codec.bin_width.clone()
+    codec.set_bin_width(delta)  # the decoder must know the width: it is part of the codec's state
+    try:
+        bins = codec.bins
+        u = codec.base_latent(x)
+        k = bins.index(u)
+        clipped = int((torch.round(u / bins.delta).abs() > bins.max_index).sum())
+        code_len = -bins.log_pmf(k).sum(-1)
+        dist_binned = ((x - codec.reconstruct(k)) ** 2).sum(-1)
+        # measurement 4 through the codec contract: compress, decompress, count the bytes
+        coded = codec.compress(x)
+        decoded = codec.decompress_symbols(coded["strings"], coded["shape"])
+        exact = bool(torch.equal(decoded, k))
+        dist_coded = ((x - codec.decompress(coded["strings"], coded["shape"])["x_hat"]) ** 2).sum(-1)
+        n_bytes = stream_bytes(coded["strings"])
+        widths = codec.bin_width.tolist()
+    finally:
+        codec.bin_width.copy_(saved)
     return BinnedMeasurement(
-        delta=torch.broadcast_to(torch.as_tensor(bins.delta), (codec.dim,)).tolist(),
+        delta=widths,
         rate_binned=Measurement.of(code_len),
         distortion_binned=Measurement.of(dist_binned),
         rate_coded=8 * n_bytes * math.log(2) / len(x),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -110,7 +110,7 @@ def center_crop(image: Tensor, multiple: int, max_side: int | None = None) -> Te
 
 class CropSampler:
     """``sampler(n, seed) -> (n, 3, size, size)``: uniform random crops (random image, position and
-    horizontal flip), reproducible from ``seed``; the sampler interface of :func:`ibflow.train.train`."""
+    horizontal flip), reproducible from ``seed``; the sampler interface of :func:`ibflow.train`."""
 
     def __init__(self, images: dict[str, Tensor] | list[Tensor], size: int, device: str | torch.device = "cpu"):
         self.images = list(images.values()) if isinstance(images, dict) else list(images)

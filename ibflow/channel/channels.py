@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
 import torch
-from scipy import integrate
 from torch import Tensor, nn
+
+from ibflow.registry import register_channel
 
 __all__ = [
     "Channel",
@@ -17,8 +18,9 @@ __all__ = [
     "AWGNChannel",
     "RayleighBlockFadingChannel",
     "ErasureChannel",
-    "CHANNELS",
-    "get_channel",
+    "AWGNOptions",
+    "RayleighOptions",
+    "ErasureOptions",
     "awgn_capacity",
     "db_to_linear",
     "linear_to_db",
@@ -142,6 +144,8 @@ class Channel(nn.Module):
     :meth:`distortion_ratio_lower_bound`, the converse that every codec on this channel must respect.
     """
 
+    options_type: ClassVar[type]  # the dataclass of the options after snr_db, set by register_channel
+
     def __init__(self, snr_db: float, signal_power: float = 1.0):
         super().__init__()
         self.snr_db = _check_snr_db(snr_db)
@@ -166,7 +170,7 @@ class Channel(nn.Module):
     def forward(self, s: Tensor, generator: torch.Generator | None = None) -> ChannelOutput:
         raise NotImplementedError
 
-    def with_snr(self, snr_db: float) -> "Channel":
+    def with_snr(self, snr_db: float) -> Channel:
         """A copy of this channel at another SNR (the test channel of a mismatched-SNR study)."""
         raise NotImplementedError
 
@@ -175,10 +179,39 @@ class Channel(nn.Module):
         are sent with ``n_channel`` uses of this channel (any code, any block length)."""
         raise NotImplementedError
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """``snr_db`` and the options that rebuild this channel: ``get_channel(name, **config)``."""
+        return {"snr_db": self.snr_db, **{f.name: getattr(self, f.name) for f in fields(self.options_type)}}
+
     def extra_repr(self) -> str:
         return f"snr_db={self.snr_db:g}, signal_power={self.signal_power:g}"
 
 
+@dataclass
+class AWGNOptions:
+    """Options of :class:`AWGNChannel` (after ``snr_db``)."""
+
+    signal_power: float = field(default=1.0, metadata={"help": "the transmitter's power constraint P"})
+
+
+@dataclass
+class RayleighOptions:
+    """Options of :class:`RayleighBlockFadingChannel` (after ``snr_db``)."""
+
+    coherence: int | None = field(default=None, metadata={"help": "symbols per fading block (none: the codeword)"})
+    signal_power: float = field(default=1.0, metadata={"help": "the transmitter's power constraint P"})
+
+
+@dataclass
+class ErasureOptions:
+    """Options of :class:`ErasureChannel` (after ``snr_db``)."""
+
+    erasure_prob: float = field(default=0.1, metadata={"help": "probability that a symbol is erased"})
+    signal_power: float = field(default=1.0, metadata={"help": "the transmitter's power constraint P"})
+
+
+@register_channel("awgn", options=AWGNOptions)
 class AWGNChannel(Channel):
     """y = s + n, n ~ N(0, N I) with N = P / SNR.
 
@@ -196,7 +229,7 @@ class AWGNChannel(Channel):
     def forward(self, s: Tensor, generator: torch.Generator | None = None) -> ChannelOutput:
         return ChannelOutput(s + self._noise(s, generator), None)
 
-    def with_snr(self, snr_db: float) -> "AWGNChannel":
+    def with_snr(self, snr_db: float) -> AWGNChannel:
         return AWGNChannel(snr_db, self.signal_power)
 
     def distortion_ratio_lower_bound(self, n_source: int, n_channel: int) -> float:
@@ -206,10 +239,15 @@ class AWGNChannel(Channel):
 
 def _expected_fading_factor(snr: float, exponent: float) -> float:
     """E_g[(1 + g SNR)^(-exponent)] for g ~ Exp(1), the power gain of a Rayleigh channel."""
+    from scipy import (
+        integrate,  # only here: scipy.integrate is slow to import and only this bound needs it
+    )
+
     value, _ = integrate.quad(lambda g: math.exp(-g) * (1.0 + g * snr) ** (-exponent), 0.0, math.inf, limit=200)
     return value
 
 
+@register_channel("rayleigh", options=RayleighOptions)
 class RayleighBlockFadingChannel(Channel):
     """y = h s + n: the real Rayleigh block-fading channel. The amplitude h = sqrt(g), g ~ Exp(1)
     (so E h^2 = 1 and the average SNR is P/N), is constant over ``coherence`` consecutive symbols of
@@ -247,7 +285,7 @@ class RayleighBlockFadingChannel(Channel):
         h = g.sqrt().repeat_interleave(length, dim=1)[:, :k]
         return ChannelOutput(h * s + self._noise(s, generator), h)
 
-    def with_snr(self, snr_db: float) -> "RayleighBlockFadingChannel":
+    def with_snr(self, snr_db: float) -> RayleighBlockFadingChannel:
         return RayleighBlockFadingChannel(snr_db, self.coherence, self.signal_power)
 
     def distortion_ratio_lower_bound(self, n_source: int, n_channel: int) -> float:
@@ -261,6 +299,7 @@ class RayleighBlockFadingChannel(Channel):
         return super().extra_repr() + f", coherence={self.coherence}"
 
 
+@register_channel("erasure", options=ErasureOptions)
 class ErasureChannel(Channel):
     """Each symbol is erased independently with probability ``erasure_prob`` (the receiver gets 0
     and knows which symbols were erased: ``state`` is the 0/1 received mask); the others pass an
@@ -289,7 +328,7 @@ class ErasureChannel(Channel):
         received = (u >= self.erasure_prob).to(s.dtype)
         return ChannelOutput(received * (s + self._noise(s, generator)), received)
 
-    def with_snr(self, snr_db: float) -> "ErasureChannel":
+    def with_snr(self, snr_db: float) -> ErasureChannel:
         return ErasureChannel(snr_db, self.erasure_prob, self.signal_power)
 
     def distortion_ratio_lower_bound(self, n_source: int, n_channel: int) -> float:
@@ -300,17 +339,3 @@ class ErasureChannel(Channel):
     def extra_repr(self) -> str:
         return super().extra_repr() + f", erasure_prob={self.erasure_prob:g}"
 
-
-CHANNELS: dict[str, type[Channel]] = {
-    "awgn": AWGNChannel,
-    "rayleigh": RayleighBlockFadingChannel,
-    "erasure": ErasureChannel,
-}
-
-
-def get_channel(name: str, snr_db: float, **params: float | int | None) -> Channel:
-    """``get_channel("awgn", 10.0)``, ``get_channel("rayleigh", 10.0, coherence=None)``,
-    ``get_channel("erasure", 10.0, erasure_prob=0.1)``."""
-    if name not in CHANNELS:
-        raise ValueError(f"unknown channel {name!r}; choose from {sorted(CHANNELS)}")
-    return CHANNELS[name](snr_db, **params)  # type: ignore[arg-type]

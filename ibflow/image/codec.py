@@ -3,64 +3,75 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from ibflow.codec import add_latent_noise
-from ibflow.entropy_coding import StandardNormalBins
-from ibflow.image_flow import MultiScaleGlow, squeeze, standard_normal_log_prob, unsqueeze
-from ibflow.quantized import (
+from contracts import BitstreamError, CodecLoss
+from ibflow.checks import check_choice
+from ibflow.entropy.bins import StandardNormalBins
+from ibflow.entropy.bitstream import pack_stream, unpack_stream
+from ibflow.entropy.factorized import (
     FactorizedPrior,
-    ImageBitstream,
     channel_code_length,
     decode_channels,
     encode_channels,
     fit_factorized_prior,
 )
+from ibflow.flows.glow import MultiScaleGlow, squeeze, unsqueeze
+from ibflow.image.distortion import IMAGE_DISTORTIONS, DistortionKind, image_distortion
+from ibflow.noisy import (
+    NoisyLatentModule,
+    add_latent_noise,
+    add_uniform_noise,
+    check_sigma,
+    fit_affine,
+)
+from ibflow.registry import register_codec
+from ibflow.training import TrainConfig, train
 
-__all__ = ["ImageCodecLoss", "BlockDecoder", "ImageFlowCodec", "image_distortion", "search_subset"]
-
-DistortionKind = Literal["mse", "ms-ssim"]
-MS_SSIM_MIN_SIDE = 161  # 5 scales with an 11-px window need a short side > (11 - 1) * 2^4 = 160
-
-
-def image_distortion(kind: DistortionKind, x: Tensor, x_hat: Tensor) -> Tensor:
-    """Per image: mean squared error per dimension (x in [0, 1]), or 1 - MS-SSIM (Wang et al. 2003)
-    with data_range 1 (pytorch-msssim; needs a short side of at least 161 px)."""
-    if kind == "mse":
-        return (x - x_hat).pow(2).flatten(1).mean(1)
-    if kind == "ms-ssim":
-        if min(x.shape[-2:]) < MS_SSIM_MIN_SIDE:
-            raise ValueError(
-                f"distortion 'ms-ssim' needs images with a short side >= {MS_SSIM_MIN_SIDE} px (5 scales, "
-                f"11-px window), got {tuple(x.shape[-2:])}; use larger crops or distortion 'mse'"
-            )
-        from pytorch_msssim import ms_ssim
-
-        return 1 - ms_ssim(x, x_hat, data_range=1.0, size_average=False)
-    raise ValueError(f"distortion must be 'mse' or 'ms-ssim', got {kind!r}")
-
-
-@dataclass
-class ImageCodecLoss:
-    """Batch means: ``total = distortion + beta * rate`` with ``distortion`` per dimension (MSE on
-    [0, 1] or 1 - MS-SSIM) and ``rate`` = E KL(q(z|x) || p(z)) in nats per pixel."""
-
-    total: Tensor
-    distortion: Tensor
-    rate: Tensor
-
+__all__ = ["BlockDecoder", "ImageFlowCodec", "ImageFlowOptions", "search_subset", "check_one_image", "image_stream_shape"]
 
 DITHER_SEED = 0  # the bitstream's dither is torch.rand on this seed, one per latent-type element: known to both ends
 OFF_WIDTH = 1e3  # base-space bin width of a switched-off latent type: one bin holds all the mass
 
 
+def check_one_image(x: Tensor) -> None:
+    """The image bitstreams code one image at a time: x must be (1, C, H, W)."""
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"compress takes one image of shape (1, C, H, W), got {tuple(x.shape)}")
+
+
+def image_stream_shape(strings: Sequence[bytes], shape: Sequence[int], multiple: int) -> tuple[Any, int, int, int, int]:
+    """(words, low, high, height, width) of an image stream whose latent ``shape`` is (h, w) = (H, W) / multiple;
+    a header that disagrees with ``shape`` raises :class:`contracts.BitstreamError`."""
+    words, low, high, size = unpack_stream(strings, image=True)
+    assert size is not None
+    if tuple(int(s) for s in shape) != (size[0] // multiple, size[1] // multiple):
+        raise BitstreamError(f"the header's image size {size} does not give the latent shape {tuple(shape)}")
+    return words, low, high, size[0], size[1]
+
+
+@dataclass
+class ImageFlowOptions:
+    """Options of :class:`ImageFlowCodec`."""
+
+    channels: int = field(default=3, metadata={"help": "image channels"})
+    levels: int = field(default=2, metadata={"help": "levels of the multi-scale Glows"})
+    steps: int = field(default=2, metadata={"help": "Glow steps per level"})
+    hidden: int = field(default=32, metadata={"help": "width of the couplings and the decoder"})
+    sigma: float = field(default=0.1, metadata={"help": "latent noise scale"})
+    learn_sigma: bool = field(default=False, metadata={"help": "train sigma (as log sigma)"})
+    decoder: Literal["learned", "inverse"] = field(default="learned", metadata={"help": "learned decoder or f^-1"})
+    distortion: DistortionKind = field(default="mse", metadata={"help": "training distortion"})
+
+
 class BlockDecoder(nn.Module):
     """x_hat = unsqueeze^L(A s + c + CNN(s)), s = squeeze^L(z): the image analogue of
-    :class:`ibflow.codec.LearnedDecoder`. The encoder mixes pixels only inside 2^L x 2^L blocks
+    :class:`ibflow.vector.LearnedDecoder`. The encoder mixes pixels only inside 2^L x 2^L blocks
     before its couplings, so a linear map on squeezed blocks holds the linear MMSE decoder; it is set
     by least squares in :meth:`ImageFlowCodec.data_init`, and the CNN's last layer starts at zero."""
 
@@ -132,16 +143,17 @@ def search_subset(
     return mask, best
 
 
-class ImageFlowCodec(nn.Module):
-    """The FlowCodec of :mod:`ibflow.codec` on images (N, C, H, W) with values in [0, 1].
+@register_codec("imageflow", options=ImageFlowOptions, tags=("image",))
+class ImageFlowCodec(NoisyLatentModule):
+    """The FlowCodec of :mod:`ibflow.vector.codec` on images (N, C, H, W) with values in [0, 1].
 
-    Encoder: a :class:`~ibflow.image_flow.MultiScaleGlow` f, latent z = f(x) + sigma * eps (same shape
+    Encoder: a :class:`~ibflow.flows.MultiScaleGlow` f, latent z = f(x) + sigma * eps (same shape
     as x). Prior: p(z) = N(h(z); 0, I) |det dh/dz| with a second multi-scale Glow h whose splits carry
     Glow's learned conditional priors. Rate: KL(q(z|x) || p(z)) = -h(q) - E_q log p(z) with
     h(q) = D/2 log(2 pi e sigma^2), D = C H W (Alemi et al. 2018, eq. 6), reported per pixel.
     Decoder: :class:`BlockDecoder` (``"learned"``) or f^-1 (``"inverse"``).
 
-    Rates, as in :mod:`ibflow.rates`: E KL through the noisy channel; the binned rate of :meth:`binned`
+    Rates, as in :mod:`ibflow.vector.rates`: E KL through the noisy channel; the binned rate of :meth:`binned`
     (u = h(f(x)) binned in the prior's N(0, I) base, one width per latent type); and a real bitstream
     (:meth:`compress`): f(x) quantized with a shared, seeded dither on a grid of width sqrt(12) sigma and
     ANS-coded under a factorized entropy model. Dithered quantization is universal quantization: the
@@ -166,6 +178,8 @@ class ImageFlowCodec(nn.Module):
     """
 
     bin_width: Tensor
+    coded: Tensor
+    off_mean: Tensor
 
     def __init__(
         self,
@@ -179,12 +193,9 @@ class ImageFlowCodec(nn.Module):
         distortion: str = "mse",
     ):
         super().__init__()
-        if decoder not in ("learned", "inverse"):
-            raise ValueError(f"decoder must be 'learned' or 'inverse', got {decoder!r}")
-        if distortion not in ("mse", "ms-ssim"):
-            raise ValueError(f"distortion must be 'mse' or 'ms-ssim', got {distortion!r}")
-        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"sigma must be finite and > 0, got {sigma!r}")
+        check_choice("decoder", decoder, ("learned", "inverse"))
+        check_choice("distortion", distortion, IMAGE_DISTORTIONS)
+        sigma = check_sigma(sigma)
         self.config: dict[str, Any] = dict(
             channels=channels, levels=levels, steps=steps, hidden=hidden, sigma=float(sigma),
             learn_sigma=bool(learn_sigma), decoder=decoder, distortion=distortion,
@@ -193,11 +204,7 @@ class ImageFlowCodec(nn.Module):
         self.encoder = MultiScaleGlow(channels, levels, steps, hidden)
         self.prior = MultiScaleGlow(channels, levels, steps, hidden)
         self.decoder = BlockDecoder(channels, levels, hidden) if decoder == "learned" else None
-        log_sigma = torch.tensor(math.log(sigma))
-        if learn_sigma:
-            self.log_sigma = nn.Parameter(log_sigma)
-        else:
-            self.register_buffer("log_sigma", log_sigma)
+        self.init_sigma(sigma, learn_sigma)
         # One base-space bin width per latent type; all ones until calibrate_bins() runs on data.
         self.register_buffer("bin_width", torch.ones(channels * 4**levels))
         # The bitstream's entropy model of the rounded latent, fitted by fit_entropy_model().
@@ -208,65 +215,31 @@ class ImageFlowCodec(nn.Module):
         self.register_buffer("off_mean", torch.zeros(channels * 4**levels))
 
     @property
-    def sigma(self) -> Tensor:
-        return self.log_sigma.exp()
-
-    @property
     def multiple(self) -> int:
         return self.encoder.multiple
 
-    def encode(self, x: Tensor) -> Tensor:
-        """The latent mean f(x)."""
-        return self.encoder(x)[0]
+    def distortion_per_sample(self, x: Tensor, x_hat: Tensor) -> Tensor:
+        """MSE per dimension or 1 - MS-SSIM, per image."""
+        return image_distortion(self.distortion_kind, x, x_hat)
 
-    def sample_latent(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """(f(x), z = f(x) + sigma * eps)."""
-        mean = self.encode(x)
-        return mean, add_latent_noise(mean, self.sigma, generator)
+    def rate_unit(self, x: Tensor) -> int:
+        """Rates are reported per pixel."""
+        return x.shape[-1] * x.shape[-2]
 
-    def decode(self, z: Tensor) -> Tensor:
-        """x_hat from a latent z (not clamped)."""
-        return self.encoder.inverse(z) if self.decoder is None else self.decoder(z)
-
-    def prior_log_prob(self, z: Tensor) -> Tensor:
-        """log p(z) per image (nats)."""
-        u, logdet = self.prior(z)
-        return standard_normal_log_prob(u) + logdet
-
-    def kl_per_sample(self, z: Tensor) -> Tensor:
-        """One-sample estimate of KL(q(z|x) || p(z)) per image, nats: -h(q) - log p(z)."""
-        dims = z[0].numel()
-        entropy = 0.5 * dims * (math.log(2 * math.pi * math.e) + 2 * self.log_sigma)
-        return -entropy - self.prior_log_prob(z)
-
-    def loss(self, x: Tensor, beta: float | Tensor, generator: torch.Generator | None = None) -> ImageCodecLoss:
-        """``distortion + beta * rate`` (rate: E KL in nats per pixel)."""
-        _, z = self.sample_latent(x, generator)
-        distortion = image_distortion(self.distortion_kind, x, self.decode(z)).mean()
-        rate = self.kl_per_sample(z).mean() / (x.shape[-1] * x.shape[-2])
-        return ImageCodecLoss(distortion + beta * rate, distortion, rate)
-
-    @torch.no_grad()
-    def data_init(self, x: Tensor, generator: torch.Generator | None = None) -> None:
-        """ActNorm initialisation of f and h on one batch (Kingma & Dhariwal 2018), then the
-        decoder's block-linear map by least squares of x on z (as :meth:`ibflow.FlowCodec.data_init`)."""
-        was_training = self.training
-        self.train()
-        _, z = self.sample_latent(x, generator)
-        self.prior(z)
-        if self.decoder is not None:
-            s = self.decoder.squeezed(z)
-            target = self.decoder.squeezed(x) - self.decoder.cnn(s)
-            width = s.shape[1]
-            design = torch.cat([s.movedim(1, -1).reshape(-1, width), s.new_ones(s.numel() // width, 1)], 1)
-            sol = torch.linalg.lstsq(design.double(), target.movedim(1, -1).reshape(-1, width).double()).solution
-            self.decoder.affine.weight.copy_(sol[:-1].T.reshape(width, width, 1, 1))
-            self.decoder.affine.bias.copy_(sol[-1])
-        self.train(was_training)
+    def fit_decoder(self, x: Tensor, z: Tensor) -> None:
+        """The decoder's block-linear map by least squares of x on z, pixel blocks as samples
+        (as :meth:`ibflow.FlowCodec.data_init`)."""
+        assert isinstance(self.decoder, BlockDecoder)
+        s = self.decoder.squeezed(z)
+        target = self.decoder.squeezed(x) - self.decoder.cnn(s)
+        width = s.shape[1]
+        weight, bias = fit_affine(s.movedim(1, -1).reshape(-1, width), target.movedim(1, -1).reshape(-1, width))
+        self.decoder.affine.weight.copy_(weight.reshape(width, width, 1, 1))
+        self.decoder.affine.bias.copy_(bias)
 
     @torch.no_grad()
     def calibrate_bins(self, x: Tensor, generator: torch.Generator | None = None, off_width: float = 3.0) -> Tensor:
-        """Sets one bin width per latent type from data, as :func:`ibflow.rates.matched_bin_width`:
+        """Sets one bin width per latent type from data, as :func:`ibflow.vector.rates.matched_bin_width`:
         delta_t = sqrt(12 E[(h(f(x) + sigma eps) - h(f(x)))_t^2]), uniform quantisation noise with the
         variance of the training noise seen in the base space. Types with delta_t >= ``off_width`` carry
         almost nothing (noise is >= 3/4 of their unit base variance): binning them at delta_t would still
@@ -286,7 +259,7 @@ class ImageFlowCodec(nn.Module):
 
     @torch.no_grad()
     def binned(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Measurement 3 of :mod:`ibflow.rates` on one image (1, C, H, W): u = h(f(x)) binned in the
+        """Measurement 3 of :mod:`ibflow.vector.rates` on one image (1, C, H, W): u = h(f(x)) binned in the
         prior's N(0, I) base at the calibrated widths; returns (ideal code length -log P(bins) in nats,
         x_hat decoded from the bin centres, clamped to [0, 1])."""
         height, width = x.shape[-2:]
@@ -299,7 +272,7 @@ class ImageFlowCodec(nn.Module):
     def step(self) -> float:
         """Width of the bitstream's rounding grid in latent space, sqrt(12) sigma: uniform rounding noise
         then has the variance sigma^2 of the training noise, in every latent dimension alike."""
-        return math.sqrt(12) * float(self.sigma)
+        return math.sqrt(12) * float(self.sigma.detach())
 
     def scaled_latent(self, x: Tensor) -> Tensor:
         """y = f(x) / step per latent type, shape (N, C 4^L, H / 2^L, W / 2^L)."""
@@ -307,8 +280,8 @@ class ImageFlowCodec(nn.Module):
 
     @torch.no_grad()
     def fit_entropy_model(self, x: Tensor, steps: int = 300) -> None:
-        """Fits the bitstream's :class:`~ibflow.quantized.FactorizedPrior` (one density per latent type)
-        to y = f(x) / step on training images x (:func:`~ibflow.quantized.fit_factorized_prior`: maximum
+        """Fits the bitstream's :class:`~ibflow.entropy.FactorizedPrior` (one density per latent type)
+        to y = f(x) / step on training images x (:func:`~ibflow.entropy.fit_factorized_prior`: maximum
         likelihood of y + U(-1/2, 1/2), the expected code length of the dithered symbols)."""
         latents = torch.cat([self.scaled_latent(xb) for xb in x.split(64)])
         with torch.enable_grad():
@@ -320,19 +293,27 @@ class ImageFlowCodec(nn.Module):
         off = self.off_mean.view(1, -1, 1, 1) + dither
         return self.encoder.from_latent_types(torch.where(self.coded.view(1, -1, 1, 1), y_tilde, off) * self.step)
 
-    def bitstream_loss(self, x: Tensor, beta: float | Tensor, generator: torch.Generator | None = None) -> ImageCodecLoss:
+    def bitstream_loss(self, x: Tensor, beta: float | Tensor, generator: torch.Generator | None = None) -> CodecLoss:
         """``distortion + beta * rate`` through the bitstream's channel: y~ = y + u, u ~ U(-1/2, 1/2)
         (y = f(x) / step), x_hat = decoder of y~ on the coded types and of off_mean + u on the others
         (:meth:`select_coded_types`), rate = -log of the factorized model's bin mass at y~ summed over the
         coded types, in nats per pixel; both are those of the dithered bitstream in expectation over the dither."""
         y = self.scaled_latent(x)
-        where = generator.device if generator is not None else y.device
-        u = torch.rand(y.shape, generator=generator, dtype=y.dtype, device=where).to(y.device) - 0.5
-        y_tilde = y + u
+        y_tilde, u = add_uniform_noise(y, generator)
         distortion = image_distortion(self.distortion_kind, x, self.decode(self._decoder_input(y_tilde, u))).mean()
         nats = -self.latent_model.likelihood(y_tilde).log() * self.coded.view(1, -1, 1, 1)
-        rate = nats.flatten(1).sum(1).mean() / (x.shape[-1] * x.shape[-2])
-        return ImageCodecLoss(distortion + beta * rate, distortion, rate)
+        rate = nats.flatten(1).sum(1).mean() / self.rate_unit(x)
+        return CodecLoss(distortion + beta * rate, distortion, rate)
+
+    def finetune_objective(self, x: Tensor, beta: float, generator: torch.Generator | None = None) -> CodecLoss:
+        """The objective of :meth:`finetune_bitstream`: :meth:`bitstream_loss` plus the flow prior's KL
+        on detached latents (so h follows the moving encoder and E KL stays a fitted bound, while the
+        KL sends no gradient into f); ``extra`` holds the two terms."""
+        parts = self.bitstream_loss(x, beta, generator)
+        z = add_latent_noise(self.encode(x).detach(), self.sigma.detach(), generator)
+        prior_fit = self.kl_per_sample(z).mean() / self.rate_unit(x)  # gradient only into h
+        extra = {"bitstream": parts.total, "prior_fit": prior_fit}
+        return CodecLoss(parts.total + prior_fit, parts.distortion, parts.rate, extra)
 
     @torch.no_grad()
     def select_coded_types(self, x: Tensor, beta: float, seed: int = 0, sweeps: int = 2) -> dict[str, Any]:
@@ -373,29 +354,26 @@ class ImageFlowCodec(nn.Module):
         self, sample: Callable[[int, int], Tensor], beta: float, steps: int, batch_size: int = 16,
         lr: float = 1e-3, seed: int = 0,
     ) -> list[float]:
-        """Quantization-aware fine-tuning: Adam on f, the decoder and the factorized model for
-        :meth:`bitstream_loss` on batches ``sample(batch_size, seed)``, while the flow prior h follows
-        the moving encoder (its KL on detached latents, so E KL stays a fitted bound). sigma and the grid
-        stay fixed. Call after :meth:`fit_entropy_model`. Returns the bitstream loss per step."""
+        """Quantization-aware fine-tuning with :func:`ibflow.train` on :meth:`finetune_objective`: Adam
+        at a constant ``lr`` on f, h, the decoder and the factorized model (sigma and the grid stay
+        fixed; no data initialisation), on batches ``sample(batch_size, seed)`` that the training run
+        never drew. Call after :meth:`fit_entropy_model`. Returns the bitstream loss per step."""
+        if steps == 0:
+            return []
         was_training = self.training
-        self.train()
         modules = [self.encoder, self.prior, self.latent_model] + ([self.decoder] if self.decoder is not None else [])
-        params = [p for m in modules for p in m.parameters()]
-        opt = torch.optim.Adam(params, lr=lr)
-        generator = torch.Generator().manual_seed(seed)
-        history = []
-        for step in range(steps):
-            x = sample(batch_size, seed * 1_000_003 + 500_000 + step)  # not the training batches
-            parts = self.bitstream_loss(x, beta, generator)
-            z = add_latent_noise(self.encode(x).detach(), self.sigma.detach(), generator)
-            prior_fit = self.kl_per_sample(z).mean() / (x.shape[-1] * x.shape[-2])  # gradient only into h
-            opt.zero_grad(set_to_none=True)
-            (parts.total + prior_fit).backward()
-            torch.nn.utils.clip_grad_norm_(params, 1e3)
-            opt.step()
-            history.append(float(parts.total.detach()))
+        config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="constant")
+
+        def fresh(n: int, s: int) -> Tensor:  # the loop draws seed * 1_000_003 + step + 1: move past the training batches
+            return sample(n, s + 499_999)
+
+        result = train(
+            self, fresh, beta, config, progress=False, init=False, lr_decay=False,
+            parameters=[p for m in modules for p in m.parameters()],
+            objective=lambda codec, x, b, generator: self.finetune_objective(x, b, generator),
+        )
         self.train(was_training)
-        return history
+        return result.history["bitstream"]
 
     def dither(self, shape: torch.Size | tuple[int, ...]) -> Tensor:
         """The shared dither d ~ U(-1/2, 1/2) for symbols of ``shape``: seeded, so the decoder draws the same."""
@@ -424,24 +402,27 @@ class ImageFlowCodec(nn.Module):
         return channel_code_length(self.latent_model, k[0].flatten(1), offset, self._index())
 
     @torch.no_grad()
-    def compress(self, x: Tensor) -> tuple[ImageBitstream, Tensor]:
-        """One image (1, C, H, W) -> (bitstream, symbols): the latent mean f(x) of the coded types quantized
-        with the shared dither on the grid of :attr:`step` and ANS-coded per latent type and element under
-        P(k | d) (:func:`~ibflow.quantized.encode_channels`); the other types cost nothing. The flow
-        prior has no tractable mass for a latent-space cell, so it bounds the rate (E KL, and the binned
-        rate of :meth:`binned`) but does not code it."""
-        if x.dim() != 4 or x.shape[0] != 1:
-            raise ValueError(f"compress takes one image of shape (1, C, H, W), got {tuple(x.shape)}")
+    def compress(self, x: Tensor) -> dict[str, Any]:
+        """One image (1, C, H, W) -> ``{"strings": [payload, header], "shape": (h, w)}``: the latent mean
+        f(x) of the coded types quantized with the shared dither on the grid of :attr:`step` and
+        ANS-coded per latent type and element under P(k | d) (:func:`~ibflow.entropy.encode_channels`);
+        the other types cost nothing. The header holds the symbol range and the image size
+        (:func:`~ibflow.entropy.pack_stream`). The flow prior has no tractable mass for a latent-space
+        cell, so it bounds the rate (E KL, and the binned rate of :meth:`binned`) but does not code it."""
+        check_one_image(x)
         k = self.symbols(x)
         offset = self._offset(x.shape[-2], x.shape[-1])
         words, low, high = encode_channels(self.latent_model, k[0].flatten(1), offset, self._index())
-        return ImageBitstream(words, low, high, int(x.shape[-2]), int(x.shape[-1])), k
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        return {"strings": pack_stream(words, low, high, size), "shape": tuple(k.shape[-2:])}
 
     @torch.no_grad()
-    def decompress_symbols(self, stream: ImageBitstream) -> Tensor:
-        h, w = stream.height // self.multiple, stream.width // self.multiple
-        offset = self._offset(stream.height, stream.width)
-        k = decode_channels(self.latent_model, stream.words, stream.low, stream.high, h * w, offset, self._index())
+    def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
+        """The symbols (1, coded, h, w) that :meth:`compress` coded."""
+        words, low, high, height, width = image_stream_shape(strings, shape, self.multiple)
+        h, w = height // self.multiple, width // self.multiple
+        offset = self._offset(height, width)
+        k = decode_channels(self.latent_model, words, low, high, h * w, offset, self._index())
         return k.view(1, -1, h, w)
 
     @torch.no_grad()
@@ -455,10 +436,6 @@ class ImageFlowCodec(nn.Module):
         return self.decode(self._decoder_input(y_hat + d, d)).clamp(0, 1)
 
     @torch.no_grad()
-    def decompress(self, stream: ImageBitstream) -> Tensor:
-        """ImageBitstream -> decoded image (1, C, H, W) in [0, 1]."""
-        return self.reconstruct(self.decompress_symbols(stream))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Reconstruction through the training-time noisy channel."""
-        return self.decode(self.sample_latent(x)[1])
+    def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Tensor]:
+        """``{"x_hat": decoded image (1, C, H, W) in [0, 1]}`` from what :meth:`compress` returned."""
+        return {"x_hat": self.reconstruct(self.decompress_symbols(strings, shape))}

@@ -13,8 +13,16 @@ from hypothesis import strategies as st
 from torch import Tensor
 from torch.autograd.functional import jacobian
 
-from ibflow.image_flow import ConvAffineCoupling, MultiScaleGlow, SplitPrior, Squeeze, glow_step, squeeze, unsqueeze
-from ibflow.layers import Flow
+from ibflow.flows import (
+    ConvAffineCoupling,
+    Flow,
+    MultiScaleGlow,
+    SplitPrior,
+    Squeeze,
+    glow_step,
+    squeeze,
+    unsqueeze,
+)
 
 SETTINGS = settings(deadline=None)
 seeds = st.integers(0, 2**31 - 1)
@@ -123,10 +131,9 @@ def test_multiscale_glow_rejects_bad_shapes(shape, match):
 
 
 def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
-    import io
-
-    from ibflow.image_codec import ImageFlowCodec
-    from ibflow.quantized import QUANTIZED_HEADER_BYTES as HEADER_BYTES
+    from ibflow import load_checkpoint, save_checkpoint
+    from ibflow.entropy import IMAGE_HEADER_BYTES, stream_bytes
+    from ibflow.image import ImageFlowCodec
 
     torch.manual_seed(0)
     codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
@@ -138,10 +145,11 @@ def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     codec.calibrate_bins(crops)
     codec.fit_entropy_model(crops, steps=5)
     x = torch.rand(1, 3, 16, 32)
-    stream, k = codec.compress(x)
-    assert k.shape == (1, 48, 4, 8) and stream.n_bytes == HEADER_BYTES + stream.words.nbytes
-    assert torch.equal(codec.decompress_symbols(stream), k)
-    x_hat = codec.decompress(stream)
+    stream = codec.compress(x)
+    k = codec.symbols(x)
+    assert k.shape == (1, 48, 4, 8) and stream_bytes(stream["strings"]) == IMAGE_HEADER_BYTES + len(stream["strings"][0])
+    assert torch.equal(codec.decompress_symbols(stream["strings"], stream["shape"]), k)
+    x_hat = codec.decompress(stream["strings"], stream["shape"])["x_hat"]
     assert x_hat.shape == x.shape and bool((x_hat >= 0).all() and (x_hat <= 1).all())
     length, x_binned = codec.binned(x)
     assert torch.isfinite(length) and x_binned.shape == x.shape
@@ -150,20 +158,17 @@ def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     assert float((k + d - codec.scaled_latent(x).detach()).abs().max()) <= 0.5 + 1e-5
     assert torch.equal(codec.dither(k.shape), d)  # shared: the decoder draws the same
 
-    buffer = io.BytesIO()
-    torch.save({"config": codec.config, "state_dict": codec.state_dict()}, buffer)
-    buffer.seek(0)
-    blob = torch.load(buffer, weights_only=True)
-    loaded = ImageFlowCodec(**blob["config"])
-    loaded.load_state_dict(blob["state_dict"])
+    save_checkpoint(codec, tmp_path / "codec.pt")
+    loaded = load_checkpoint(tmp_path / "codec.pt")
+    assert isinstance(loaded, ImageFlowCodec)
     loaded.eval()
-    assert torch.equal(loaded.decompress(stream), x_hat)
+    assert torch.equal(loaded.decompress(stream["strings"], stream["shape"])["x_hat"], x_hat)
     with pytest.raises(ValueError, match="ms-ssim"):
         ImageFlowCodec(levels=1, steps=1, hidden=4, distortion="ms-ssim").loss(torch.rand(2, 3, 32, 32), 1e-3)
 
 
 def test_bitstream_finetuning_lowers_the_bitstream_loss():
-    from ibflow.image_codec import ImageFlowCodec
+    from ibflow.image import ImageFlowCodec
 
     torch.manual_seed(0)
     codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
@@ -189,7 +194,7 @@ def test_bitstream_finetuning_lowers_the_bitstream_loss():
 
 
 def _trained_tiny_codec():
-    from ibflow.image_codec import ImageFlowCodec
+    from ibflow.image import ImageFlowCodec
 
     torch.manual_seed(0)
     codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
@@ -207,15 +212,17 @@ def test_types_left_out_of_the_bitstream_carry_nothing():
         codec.coded[1::2] = False
         codec.off_mean.normal_()
     x = torch.rand(1, 3, 16, 32)
-    stream, k = codec.compress(x)
-    assert k.shape == (1, 24, 4, 8) and torch.equal(codec.decompress_symbols(stream), k)
+    stream = codec.compress(x)
+    k = codec.symbols(x)
+    assert k.shape == (1, 24, 4, 8) and torch.equal(codec.decompress_symbols(stream["strings"], stream["shape"]), k)
     with torch.no_grad():
         types = codec.encoder.latent_types(codec.encode(x))
         types[:, 1] += 0.5 * codec.step * torch.randn(types[:, 1].shape)  # type 1 is not coded
         moved = codec.encoder.inverse(codec.encoder.from_latent_types(types))
-    stream2, k2 = codec.compress(moved)
-    assert torch.equal(k2, k) and np.array_equal(stream2.words, stream.words)
-    assert torch.equal(codec.decompress(stream2), codec.decompress(stream))
+    stream2 = codec.compress(moved)
+    k2 = codec.symbols(moved)
+    assert torch.equal(k2, k) and stream2["strings"] == stream["strings"]
+    assert torch.equal(codec.decompress(stream2["strings"], stream2["shape"])["x_hat"], codec.decompress(stream["strings"], stream["shape"])["x_hat"])
     codec.coded[1] = True  # coded, the same move does change the symbols
     assert not torch.equal(codec.symbols(moved), codec.symbols(x))
 
@@ -223,7 +230,7 @@ def test_types_left_out_of_the_bitstream_carry_nothing():
 def test_selecting_coded_types_by_the_bitstream_lagrangian():
     """The reported loss is D + beta R of the mask it sets (same dither draw); a rate price far above
     any distortion switches every type off: a header-only stream that decodes exactly at zero rate."""
-    from ibflow.quantized import QUANTIZED_HEADER_BYTES
+    from ibflow.entropy import IMAGE_HEADER_BYTES, stream_bytes
 
     codec, crops = _trained_tiny_codec()
     result = codec.select_coded_types(crops, beta=1e-2, seed=3)
@@ -240,9 +247,10 @@ def test_selecting_coded_types_by_the_bitstream_lagrangian():
     result = codec.select_coded_types(crops, beta=1e6)
     assert result["coded"] == 0 and not bool(codec.coded.any())
     x = torch.rand(1, 3, 16, 16)
-    stream, k = codec.compress(x)
-    assert k.shape == (1, 0, 4, 4) and stream.n_bytes == QUANTIZED_HEADER_BYTES
-    assert codec.decompress_symbols(stream).shape == k.shape
+    stream = codec.compress(x)
+    k = codec.symbols(x)
+    assert k.shape == (1, 0, 4, 4) and stream_bytes(stream["strings"]) == IMAGE_HEADER_BYTES
+    assert codec.decompress_symbols(stream["strings"], stream["shape"]).shape == k.shape
     assert float(codec.bitstream_loss(crops, 1.0).rate.detach()) == 0.0
     with pytest.raises(ValueError, match="beta must be"):
         codec.select_coded_types(crops, beta=-1.0)
@@ -274,7 +282,7 @@ def test_the_dither_prices_a_weak_dimension_linearly_the_gaussian_channel_quadra
 def test_subset_search_returns_a_one_flip_local_optimum_no_worse_than_all_or_none(count, seed):
     """On random set functions (modular rates plus pairwise interactions): the returned loss is the
     mask's loss, no worse than coding all or none, and, run to convergence, no single flip improves it."""
-    from ibflow.image_codec import search_subset
+    from ibflow.image import search_subset
 
     generator = torch.Generator().manual_seed(seed)
     rate = torch.rand(count, generator=generator, dtype=torch.float64)
@@ -298,7 +306,7 @@ def test_subset_search_keeps_one_of_several_redundant_strong_items():
     weak ones (each saves 0.001 and costs 0.05): each strong item alone looks removable, all together
     are not; the optimum is one strong item, loss 0.104, which switching off in order of single gains
     misses (its best prefix keeps one strong and all weak items, 0.3)."""
-    from ibflow.image_codec import search_subset
+    from ibflow.image import search_subset
 
     def loss(mask: Tensor) -> float:
         strong, weak = int(mask[:4].sum()), int(mask[4:].sum())

@@ -5,8 +5,15 @@ import math
 import pytest
 import torch
 
-from ibflow import FlowCodec, TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train
-from ibflow.train import beta_at
+from ibflow import (
+    FlowCodec,
+    TrainConfig,
+    TrainingDiverged,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+from ibflow.training import beta_at
 from synthetic import get_source
 
 

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ibflow.channels import (
+from ibflow.channel import (
     AWGNChannel,
     ErasureChannel,
     PowerNormalization,

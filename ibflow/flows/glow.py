@@ -10,10 +10,8 @@ __all__ = [
     "SplitPrior",
     "MultiScaleGlow",
     "glow_step",
-    "standard_normal_log_prob",
 ]
 
-import math
 
 import torch
 import torch.nn as nn
@@ -21,7 +19,9 @@ from torch import Tensor
 
 # ActNorm and InvConv1x1 already act on (N, C, H, W) (statistics over batch and pixels; the LU
 # weight as a 1x1 convolution), so the image flow uses them as they are.
-from ibflow.layers import ActNorm, Flow, FlowSequential, InvConv1x1, _check_int, _check_positive
+from ibflow.checks import check_int, check_positive
+from ibflow.flows.base import Flow, FlowSequential
+from ibflow.flows.linear import ActNorm, InvConv1x1
 
 
 def _check_image(x: Tensor, channels: int, multiple: int = 1) -> None:
@@ -55,7 +55,7 @@ class Squeeze(Flow):
 
     def __init__(self, factor: int = 2):
         super().__init__()
-        self.factor = _check_int("factor", factor, 1)
+        self.factor = check_int("factor", factor, 1)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return squeeze(x, self.factor), x.new_zeros(x.shape[0])
@@ -78,7 +78,7 @@ class ConvAffineCoupling(Flow):
 
     with :math:`x_a` the first ``channels // 2`` channels. The conditioner is conv3x3 -> ReLU ->
     conv1x1 -> ReLU -> zero-initialised conv3x3, so the layer starts as the identity. As in
-    :class:`ibflow.layers.AffineCoupling`, the log-scale is soft-clamped,
+    :class:`ibflow.flows.AffineCoupling`, the log-scale is soft-clamped,
     :math:`s = B \tanh(\tilde s / B)`. The log-determinant is :math:`\sum_{c,h,w} s`.
 
     Arguments:
@@ -96,9 +96,9 @@ class ConvAffineCoupling(Flow):
 
     def __init__(self, channels: int, hidden: int = 64, scale_bound: float = 3.0):
         super().__init__()
-        self.channels = _check_int("channels", channels, 2)
-        hidden = _check_int("hidden", hidden, 1)
-        self.scale_bound = _check_positive("scale_bound", scale_bound)
+        self.channels = check_int("channels", channels, 2)
+        hidden = check_int("hidden", hidden, 1)
+        self.scale_bound = check_positive("scale_bound", scale_bound)
         self.kept = channels // 2
         moved = channels - self.kept
         self.conditioner = nn.Sequential(
@@ -144,9 +144,9 @@ class SplitPrior(Flow):
 
     def __init__(self, channels: int, scale_bound: float = 5.0):
         super().__init__()
-        self.channels = _check_int("channels", channels, 2)
+        self.channels = check_int("channels", channels, 2)
         self.kept = channels // 2
-        self.scale_bound = _check_positive("scale_bound", scale_bound)
+        self.scale_bound = check_positive("scale_bound", scale_bound)
         self.prior = _zero_conv(self.kept, 2 * (channels - self.kept))
 
     def _mean_and_log_scale(self, kept: Tensor) -> tuple[Tensor, Tensor]:
@@ -199,10 +199,10 @@ class MultiScaleGlow(Flow):
 
     def __init__(self, channels: int = 3, levels: int = 2, steps: int = 2, hidden: int = 64):
         super().__init__()
-        self.channels = _check_int("channels", channels, 1)
-        self.levels = _check_int("levels", levels, 1)
-        steps = _check_int("steps", steps, 1)
-        hidden = _check_int("hidden", hidden, 1)
+        self.channels = check_int("channels", channels, 1)
+        self.levels = check_int("levels", levels, 1)
+        steps = check_int("steps", steps, 1)
+        hidden = check_int("hidden", hidden, 1)
         self.stages = nn.ModuleList()
         self.splits = nn.ModuleList()
         self.widths: list[int] = []
@@ -263,8 +263,3 @@ class MultiScaleGlow(Flow):
         for _ in range(self.levels):
             t = unsqueeze(t)
         return t
-
-
-def standard_normal_log_prob(u: Tensor) -> Tensor:
-    r"""log N(u; 0, I) per sample, summed over every non-batch dimension (nats)."""
-    return -0.5 * (u.flatten(1) ** 2).sum(1) - 0.5 * u[0].numel() * math.log(2 * math.pi)

@@ -10,15 +10,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ibflow.quantized import (
-    QUANTIZED_HEADER_BYTES,
+from ibflow.entropy import IMAGE_HEADER_BYTES, stream_bytes
+from ibflow.entropy.factorized import (
     FactorizedPrior,
-    QuantizedImageCodec,
     channel_code_length,
     decode_channels,
     encode_channels,
     fit_factorized_prior,
 )
+from ibflow.image import QuantizedImageCodec
 
 SETTINGS = settings(deadline=None, max_examples=10)
 seeds = st.integers(0, 2**31 - 1)
@@ -135,11 +135,12 @@ def test_quantized_codec_bitstream_round_trip_is_exact():
     torch.manual_seed(0)
     codec = QuantizedImageCodec(hidden=8, latent=6).eval()
     x = torch.rand(1, 3, 16, 24)
-    stream, k = codec.compress(x)
+    stream = codec.compress(x)
+    k = codec.symbols(x)
     assert k.shape == (1, 6, 2, 3)
-    assert stream.n_bytes == QUANTIZED_HEADER_BYTES + stream.words.nbytes
-    assert torch.equal(codec.decompress_symbols(stream), k)
-    x_hat = codec.decompress(stream)
+    assert stream_bytes(stream["strings"]) == IMAGE_HEADER_BYTES + len(stream["strings"][0])
+    assert torch.equal(codec.decompress_symbols(stream["strings"], stream["shape"]), k)
+    x_hat = codec.decompress(stream["strings"], stream["shape"])["x_hat"]
     assert x_hat.shape == x.shape and bool((x_hat >= 0).all() and (x_hat <= 1).all())
     parts = codec.loss(torch.rand(2, 3, 16, 16), beta=1e-3)
     assert parts.total.shape == () and float(parts.rate.detach()) > 0

@@ -1,8 +1,9 @@
-r"""Monotone rational-quadratic splines with identity tails (Durkan et al. 2019)."""
+r"""Monotone rational-quadratic splines with identity tails (Durkan et al. 2019), and the elementwise spline layer."""
 
 from __future__ import annotations
 
 __all__ = [
+    "ElementwiseSpline",
     "DEFAULT_MIN_BIN_HEIGHT",
     "DEFAULT_MIN_BIN_WIDTH",
     "DEFAULT_MIN_DERIVATIVE",
@@ -13,8 +14,12 @@ __all__ = [
 import math
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+from ibflow.checks import check_int, check_positive
+from ibflow.flows.base import Flow, check_features
 
 # The floors keep every bin and every knot slope away from zero, so the map and its inverse
 # stay Lipschitz with constants of at most about 1 / floor (Durkan et al. 2019, sec. 3.1).
@@ -201,3 +206,87 @@ def rational_quadratic_spline(
     outputs = torch.where(inside, spline_out, inputs)
     log_abs_det = torch.where(inside, log_derivative, torch.zeros_like(log_derivative))
     return outputs, log_abs_det
+
+
+class ElementwiseSpline(Flow):
+    r"""Creates a learned monotone rational-quadratic spline applied to each feature.
+
+    Each feature has its own spline with ``bins`` bins on :math:`[-B, B]` (the same interval in
+    x and y) and the identity outside, joined with slope 1 (linear tails; Durkan et al. 2019,
+    eqs. 4-7, with the analytic inverse of Appendix A). The parameters are free (not conditioned
+    on anything), so this is the layer that makes a 1-D flow nonlinear.
+
+    At initialisation all bins are equal and all knot slopes are 1, which makes the spline the
+    identity exactly in exact arithmetic; in floating point :math:`|y - x|` and the
+    log-determinant are within a few ulps of :math:`B` (below 1e-5 in float32, 1e-12 in float64).
+
+    References:
+        | Neural Spline Flows (Durkan et al., 2019)
+        | https://arxiv.org/abs/1906.04032
+
+    Arguments:
+        features: The number of features, at least 1.
+        bins: The number of bins :math:`K`, at least 2 (and below ``1 / min_bin_width``).
+        bound: The half-width :math:`B > 0` of the interval where the spline acts.
+        min_bin_width: Floor on a bin's width as a fraction of :math:`2B`.
+        min_bin_height: Floor on a bin's height as a fraction of :math:`2B`.
+        min_derivative: Floor on an interior knot slope.
+
+    Example:
+        >>> layer = ElementwiseSpline(2, bins=8, bound=4.0)
+        >>> x = torch.randn(16, 2)
+        >>> y, logdet = layer(x)
+        >>> torch.allclose(y, x, atol=1e-5)  # identity at initialisation
+        True
+    """
+
+    def __init__(
+        self,
+        features: int,
+        bins: int = 8,
+        bound: float = 4.0,
+        min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+        min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+        min_derivative: float = DEFAULT_MIN_DERIVATIVE,
+    ):
+        super().__init__()
+        self.features = check_int("features", features, 1)
+        bins = check_int("bins", bins, 2)
+        self.bound = check_positive("bound", bound)
+        for name, floor in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
+            if not (0 <= floor and floor * bins < 1):
+                raise ValueError(
+                    f"bins * {name} must be < 1 and {name} >= 0 (the floors must fit in the "
+                    f"interval), got bins={bins}, {name}={floor}"
+                )
+        if not 0 <= min_derivative < 1:
+            raise ValueError(f"min_derivative must be in [0, 1), got {min_derivative}")
+        self.bins = bins
+        self.min_bin_width = min_bin_width
+        self.min_bin_height = min_bin_height
+        self.min_derivative = min_derivative
+        self.widths = nn.Parameter(torch.zeros(features, bins))
+        self.heights = nn.Parameter(torch.zeros(features, bins))
+        # All-zero parameters are the identity spline (see rational_quadratic_knots).
+        self.derivatives = nn.Parameter(torch.zeros(features, bins - 1))
+
+    def _spline(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        check_features(x, self.features, images=False)
+        return rational_quadratic_spline(
+            x,
+            self.widths,
+            self.heights,
+            self.derivatives,
+            self.bound,
+            inverse=inverse,
+            min_bin_width=self.min_bin_width,
+            min_bin_height=self.min_bin_height,
+            min_derivative=self.min_derivative,
+        )
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        y, log_derivative = self._spline(x, inverse=False)
+        return y, log_derivative.sum(dim=1)
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+        return self._spline(y, inverse=True)[0]

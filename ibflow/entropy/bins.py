@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -19,11 +19,11 @@ class StandardNormalBins:
     the prior is exactly N(0, I)).
 
     Indices are clipped to [-K, K] with K covering +-9 standard deviations in every dimension (mass
-    outside: 2e-19); clipping never happens in practice, and :func:`ibflow.rates.measure_binned`
+    outside: 2e-19); clipping never happens in practice, and :func:`ibflow.vector.rates.measure_binned`
     counts it if it does.
     """
 
-    def __init__(self, delta: float | Sequence[float]):
+    def __init__(self, delta: float | Sequence[float] | Tensor):
         d = torch.as_tensor(delta, dtype=torch.float64).reshape(-1)
         if d.numel() == 0 or not bool(torch.all(torch.isfinite(d) & (d > 0))):
             raise ValueError(f"delta must be finite and > 0 (one value or one per dimension), got {delta}")

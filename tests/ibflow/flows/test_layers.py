@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 from torch.autograd.functional import jacobian
 
-from ibflow.layers import (
+from ibflow.flows import (
     ActNorm,
     AffineCoupling,
     ConditionalAffineCoupling,
@@ -27,7 +27,7 @@ from ibflow.layers import (
     Reverse,
     build_vector_flow,
 )
-from ibflow.spline import rational_quadratic_knots, rational_quadratic_spline
+from ibflow.flows.spline import rational_quadratic_knots, rational_quadratic_spline
 
 # The example count comes from the project's hypothesis profile (tests/conftest.py: 25, and
 # HYPOTHESIS_PROFILE can raise it for a thorough run); the Jacobian checks need no deadline.

@@ -1,32 +1,23 @@
-"""Quantization baseline: Ballé et al.'s factorized entropy model and a conv codec of rounding + ANS."""
+"""Ballé et al.'s factorized entropy model, and ANS coding of integer symbols under its bin masses."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from ibflow.image_codec import ImageCodecLoss
-
 __all__ = [
     "FactorizedPrior",
-    "QuantizedImageCodec",
-    "QuantizedVectorCodec",
-    "ImageBitstream",
-    "QUANTIZED_HEADER_BYTES",
     "encode_channels",
     "decode_channels",
     "fit_factorized_prior",
     "channel_code_length",
 ]
 
-QUANTIZED_HEADER_BYTES = 8  # symbol range (two int16) and image size (two uint16)
 LIKELIHOOD_FLOOR = 1e-9
 
 
@@ -227,147 +218,3 @@ def fit_factorized_prior(
         loss.backward()
         opt.step()
     return prior
-
-
-@dataclass
-class ImageBitstream:
-    """ANS words of one image's symbols, their range and the image size; ``n_bytes`` counts the 8-byte header too.
-
-    Both image codecs write this: :class:`QuantizedImageCodec` and :class:`ibflow.image_codec.ImageFlowCodec`."""
-
-    words: np.ndarray
-    low: int
-    high: int
-    height: int
-    width: int
-
-    @property
-    def n_bytes(self) -> int:
-        return QUANTIZED_HEADER_BYTES + int(self.words.nbytes)
-
-
-def _conv(i: int, o: int) -> nn.Conv2d:
-    return nn.Conv2d(i, o, 5, stride=2, padding=2)
-
-
-def _deconv(i: int, o: int) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(i, o, 5, stride=2, padding=2, output_padding=1)
-
-
-class QuantizedImageCodec(nn.Module):
-    """The classic learned codec (Ballé et al. 2018, "factorized prior" model, with ReLU in place of GDN):
-    y = g_a(x) at 1/8 resolution, y_hat = round(y) at test time and y + U(-1/2, 1/2) in training
-    (Ballé et al. 2017, sec. 2), rate -log2 of the :class:`FactorizedPrior` bin masses, x_hat = g_s(y_hat).
-    Loss: distortion + beta * rate (nats per pixel), the same Lagrangian as :class:`ImageFlowCodec`.
-
-    Arguments:
-        channels: image channels; hidden: width of g_a and g_s; latent: channels of y.
-        distortion: ``"mse"`` or ``"ms-ssim"``.
-    """
-
-    multiple = 8
-
-    def __init__(self, channels: int = 3, hidden: int = 32, latent: int = 32, distortion: str = "mse"):
-        super().__init__()
-        if distortion not in ("mse", "ms-ssim"):
-            raise ValueError(f"distortion must be 'mse' or 'ms-ssim', got {distortion!r}")
-        self.config: dict[str, Any] = dict(channels=channels, hidden=hidden, latent=latent, distortion=distortion)
-        self.distortion_kind = distortion
-        self.analysis = nn.Sequential(
-            _conv(channels, hidden), nn.ReLU(), _conv(hidden, hidden), nn.ReLU(), _conv(hidden, latent)
-        )
-        self.synthesis = nn.Sequential(
-            _deconv(latent, hidden), nn.ReLU(), _deconv(hidden, hidden), nn.ReLU(), _deconv(hidden, channels)
-        )
-        self.entropy_model = FactorizedPrior(latent)
-
-    def loss(self, x: Tensor, beta: float | Tensor, generator: torch.Generator | None = None) -> "ImageCodecLoss":
-        """``distortion + beta * rate`` with additive uniform noise in place of rounding."""
-        # imported here: ibflow.image_codec imports this module (for FactorizedPrior)
-        from ibflow.image_codec import ImageCodecLoss, image_distortion
-
-        y = self.analysis(x)
-        where = generator.device if generator is not None else y.device  # train() passes a CPU generator
-        noise = torch.rand(y.shape, generator=generator, dtype=y.dtype, device=where).to(y.device) - 0.5
-        y_tilde = y + noise
-        distortion = image_distortion(self.distortion_kind, x, self.synthesis(y_tilde)).mean()
-        rate = -self.entropy_model.likelihood(y_tilde).log().flatten(1).sum(1).mean() / (x.shape[-1] * x.shape[-2])
-        return ImageCodecLoss(distortion + beta * rate, distortion, rate)
-
-    def data_init(self, x: Tensor, generator: torch.Generator | None = None) -> None:
-        """Nothing to initialise from data (kept for the shared training loop)."""
-
-    @torch.no_grad()
-    def symbols(self, x: Tensor) -> Tensor:
-        """round(g_a(x)) as int64, shape (N, latent, H/8, W/8)."""
-        return torch.round(self.analysis(x)).to(torch.int64)
-
-    def code_length(self, k: Tensor) -> float:
-        """Ideal code length of the symbols (1, C, h, w) under the coder's tables, nats."""
-        return channel_code_length(self.entropy_model, k[0].reshape(k.shape[1], -1))
-
-    @torch.no_grad()
-    def compress(self, x: Tensor) -> tuple[ImageBitstream, Tensor]:
-        """One image (1, C, H, W) -> (bitstream, symbols) (see :func:`encode_channels`)."""
-        if x.dim() != 4 or x.shape[0] != 1:
-            raise ValueError(f"compress takes one image of shape (1, C, H, W), got {tuple(x.shape)}")
-        k = self.symbols(x)
-        words, low, high = encode_channels(self.entropy_model, k[0].reshape(k.shape[1], -1))
-        return ImageBitstream(words, low, high, int(x.shape[-2]), int(x.shape[-1])), k
-
-    @torch.no_grad()
-    def decompress_symbols(self, stream: ImageBitstream) -> Tensor:
-        h, w = stream.height // self.multiple, stream.width // self.multiple
-        k = decode_channels(self.entropy_model, stream.words, stream.low, stream.high, h * w)
-        return k.view(1, -1, h, w)
-
-    @torch.no_grad()
-    def reconstruct(self, k: Tensor) -> Tensor:
-        return self.synthesis(k.to(torch.float32).to(self.entropy_model.biases[0].device)).clamp(0, 1)
-
-    @torch.no_grad()
-    def decompress(self, stream: ImageBitstream) -> Tensor:
-        """Bitstream -> decoded image (1, C, H, W) in [0, 1]."""
-        return self.reconstruct(self.decompress_symbols(stream))
-
-
-def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, d_out))
-
-
-class QuantizedVectorCodec(nn.Module):
-    """Minimal quantized codec for vectors of the same size as a FlowCodec: analysis MLP g_a, rounding,
-    the factorized entropy model :class:`FactorizedPrior` (Balle et al. 2018, no
-    hyperprior), synthesis MLP g_s. Trained with additive uniform noise in place of rounding, evaluated
-    and coded with rounding; the bitstream is :func:`encode_channels` (ANS with one
-    categorical table per channel over the symbols' range, built at each call)."""
-
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.dim = dim
-        self.g_a = _mlp(dim, hidden, dim)
-        self.g_s = _mlp(dim, hidden, dim)
-        self.entropy = FactorizedPrior(dim)
-
-    def forward_parts(self, x: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
-        """(x_hat, rate in nats per sample) with uniform noise (training) or rounding."""
-        y = self.g_a(x)
-        y_t = y + torch.rand_like(y) - 0.5 if noise else torch.round(y)
-        rate = -torch.log(self.entropy.likelihood(y_t)).sum(-1)
-        return self.g_s(y_t), rate
-
-    @torch.no_grad()
-    def symbols(self, x: Tensor) -> Tensor:
-        """Rounded latents, shape (dim, n) int64 (channels first, as the entropy coder takes them)."""
-        return torch.round(self.g_a(x)).to(torch.int64).T.contiguous()
-
-    @torch.no_grad()
-    def compress(self, x: Tensor) -> tuple[np.ndarray, int, int]:
-        """(ANS words, lowest symbol, highest symbol): the symbol range is the header a decoder needs."""
-        return encode_channels(self.entropy, self.symbols(x))
-
-    @torch.no_grad()
-    def decompress(self, stream: tuple[np.ndarray, int, int], n: int) -> Tensor:
-        words, low, high = stream
-        k = decode_channels(self.entropy, words, low, high, n)
-        return self.g_s(k.T.to(torch.float32))
