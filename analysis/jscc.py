@@ -37,7 +37,6 @@ from synthetic import get_source
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
-from contracts.stats import Z_95
 
 __all__ = [
     "build_parser", "main", "JSCCSettings", "run_study", "point_violations", "format_table", "plot_jscc",

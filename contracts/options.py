@@ -116,17 +116,34 @@ def add_option_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
 
     Every flag defaults to ``None`` (not given), so that a flag can be checked against the part that
     was chosen; its help lists the parts that take it and their defaults. A flag whose name is
-    already on the parser is skipped. Returns, per option name, the parts that take it.
+    already on the parser (a study's own ``--seed``, say) is left to its owner and not returned.
+    Returns, per option name whose flag was added here, the parts that take it.
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class Opts:
+        ...     seed: int = 0
+        ...     k: int = 3
+        >>> p = argparse.ArgumentParser()
+        >>> _ = p.add_argument("--seed", type=int)
+        >>> add_option_flags(p.add_argument_group("method"), {"ksg": Opts})
+        {'k': ['ksg']}
+        >>> p.parse_args(["--k", "5"])
+        Namespace(seed=None, k=5)
     """
     takers: dict[str, list[tuple[str, OptionSpec]]] = {}
     for owner, options in owners.items():
         for spec in option_specs(options) if options is not None else []:
             takers.setdefault(spec.name, []).append((owner, spec))
-    existing = {opt for action in getattr(parser, "_group_actions", getattr(parser, "_actions", [])) for opt in action.option_strings}
+    # an argument group shares its parser's table of option strings: a flag the parser (or any group)
+    # already has, such as a study's own --seed, is left to that owner
+    existing = set(getattr(parser, "_option_string_actions", {}))
+    added: dict[str, list[str]] = {}
     for name, specs in takers.items():
         first = specs[0][1]
         if first.flag in existing:
             continue
+        added[name] = [o for o, _ in specs]
         where = ", ".join(f"{o} (default {s.default!r})" if s.default is not dataclasses.MISSING else o for o, s in specs)
         text = f"{first.help + '; ' if first.help else ''}for {where}"
         if first.type is bool:
@@ -141,7 +158,7 @@ def add_option_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
                 nargs="+" if first.many else None,
                 help=text,
             )
-    return {name: [o for o, _ in specs] for name, specs in takers.items()}
+    return added
 
 
 def options_from_flags(args: argparse.Namespace, options: type | None, flags: Mapping[str, list[str]], owner: str) -> dict[str, Any]:

@@ -101,8 +101,8 @@ class GaussianConditional(nn.Module):
             res = u.double() - v1 @ coef
             cov = res.T @ res / res.shape[0]
             cov = cov + 1e-6 * torch.trace(cov) / cov.shape[0] * torch.eye(cov.shape[0], dtype=cov.dtype)
-            l = torch.linalg.cholesky(cov)
-            self.raw_l.copy_(torch.tril(l, -1) + torch.diag(torch.log(torch.diagonal(l))))
+            chol = torch.linalg.cholesky(cov)
+            self.raw_l.copy_(torch.tril(chol, -1) + torch.diag(torch.log(torch.diagonal(chol))))
             self.net[-1].weight.zero_()
             self.net[-1].bias.zero_()
 
@@ -110,9 +110,9 @@ class GaussianConditional(nn.Module):
         """log q(u_i | v_i) per row."""
         out = self.net(v)
         mean = self.linear(v) + out[:, : self.dim_u]
-        l = torch.tril(self.raw_l, -1) + torch.diag(torch.exp(torch.diagonal(self.raw_l)))
-        r = torch.linalg.solve_triangular(l, (u - mean).T, upper=False).T
-        logdet = torch.log(torch.diagonal(l)).sum()
+        chol = torch.tril(self.raw_l, -1) + torch.diag(torch.exp(torch.diagonal(self.raw_l)))
+        r = torch.linalg.solve_triangular(chol, (u - mean).T, upper=False).T
+        logdet = torch.log(torch.diagonal(chol)).sum()
         if self.heteroscedastic:
             log_s = out[:, self.dim_u]
             r = r * torch.exp(-log_s)[:, None]

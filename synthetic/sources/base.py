@@ -91,7 +91,9 @@ class Source(ABC):
             return RDBound(d_max, d_max)
 
         def solve(which: str) -> float:
-            f = lambda log_d: getattr(self.rate_distortion(math.exp(log_d)), which) - R
+            def f(log_d: float) -> float:
+                return getattr(self.rate_distortion(math.exp(log_d)), which) - R
+
             lo = math.log(d_max) - 1.0
             while f(lo) < 0:
                 lo -= 2.0

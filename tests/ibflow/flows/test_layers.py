@@ -60,7 +60,7 @@ def check_flow(flow: Flow, x: Tensor, context: Tensor | None = None) -> None:
     for i in range(x.shape[0]):
         sample_context = None if context is None else context[i : i + 1]
 
-        def single(xi: Tensor) -> Tensor:
+        def single(xi: Tensor, sample_context: Tensor | None = sample_context) -> Tensor:
             return flow(xi.unsqueeze(0), sample_context)[0].reshape(-1)
 
         # The batched output must not depend on the other samples of the batch.
