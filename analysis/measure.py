@@ -1,4 +1,5 @@
-"""Measure one trained FlowCodec on a source every way ibflow can, against R(D) (nats in, bits out)."""
+"""Measure one trained codec on a source against R(D) (nats in, bits out): a FlowCodec every way
+ibflow can, any other codec through the codec contract alone."""
 
 from __future__ import annotations
 
@@ -9,14 +10,54 @@ from typing import Any
 import numpy as np
 import torch
 
+from torch import Tensor, nn
+
 from contracts.stats import Z_95
 from ibflow import FlowCodec
-from ibflow.vector import batch_measurement, measure_binned, measure_channel, sandwich_terms
+from ibflow.entropy import stream_bytes
+from ibflow.vector import Measurement, batch_measurement, measure_binned, measure_channel, sandwich_terms
 from synthetic import GaussianSource, Source
 
-__all__ = ["measure_point", "BITS"]
+__all__ = [
+    "measure_point",
+    "measure_operational",
+    "model_rate_per_sample",
+    "draw",
+    "source_variances",
+    "optimal_distortion",
+    "source_parameters",
+    "BITS",
+]
 
 BITS = 1.0 / math.log(2)  # nats -> bits
+
+
+# A source need only keep the contract (contracts.Source: dim, sample, log_prob, rate_distortion).
+# The four helpers below give what the studies read from ibflow's own sources, with a fallback for
+# any other one.
+
+def draw(source: Source, n: int, seed: int) -> Tensor:
+    """``n`` samples as float32, the codecs' dtype (a user's source may sample in float64)."""
+    return torch.as_tensor(source.sample(n, seed=seed)).to(torch.float32)
+
+
+def source_variances(source: Source, n: int = 65_536) -> np.ndarray:
+    """Per-dimension variances: the source's own ``variance()``, else estimated from ``n`` seeded samples."""
+    if callable(getattr(source, "variance", None)):
+        return np.asarray(source.variance(), dtype=np.float64)
+    return draw(source, n, seed=0).double().var(0).numpy()
+
+
+def optimal_distortion(source: Source, beta: float) -> float | None:
+    """The D minimising D + beta R(D) where the source knows it, else ``None``."""
+    known = getattr(source, "optimal_distortion", None)
+    return known(beta) if callable(known) else None
+
+
+def source_parameters(source: Source) -> dict[str, Any]:
+    """The parameters that rebuild the source (its ``params()``), or ``{}`` for a source without them."""
+    params = getattr(source, "params", None)
+    return dict(params()) if callable(params) else {}
 
 
 def _rd_slope(source: Source, D: float) -> float:
@@ -61,7 +102,7 @@ def measure_point(
     (DESIGN.md); the two add up to the gap.
     """
     codec.eval()
-    x = source.sample(n_eval, seed=seed + 1_000_003)
+    x = draw(source, n_eval, seed=seed + 1_000_003)
     axes = _per_dim_axes(source)
     ch = measure_channel(codec, x, seed=seed, axes=axes.matrix)
     # The sandwich's width shrinks like exp(I) / K: take K = 200 exp(E KL) rounded up to a power of
@@ -110,7 +151,7 @@ def measure_point(
         wf = source.water_filling(D)
         rate_per_dim_theory = (wf.rates * BITS).tolist()
 
-    d_theory = source.optimal_distortion(beta)
+    d_theory = optimal_distortion(source, beta)
     return {
         "beta": beta,
         "distortion": D,
@@ -145,5 +186,75 @@ def measure_point(
         "rate_per_dim": rate_per_dim,
         "rate_per_dim_theory": rate_per_dim_theory,
         "distortion_per_dim": ch.distortion_per_dim.tolist() if axes.variances is not None else None,
+        "violations": violations,
+    }
+
+
+def model_rate_per_sample(out: dict[str, Any], n: int) -> Tensor | None:
+    """The codec's own rate estimate per sample in nats, from its ``forward`` output: its ``"rate"``
+    (a noisy-latent codec), else ``-sum log likelihoods`` over every latent (CompressAI's convention);
+    ``None`` where the output carries neither."""
+    if "rate" in out:
+        return torch.as_tensor(out["rate"], dtype=torch.float64).reshape(n, -1).sum(1)
+    likelihoods = out.get("likelihoods") or {}
+    if not likelihoods:
+        return None
+    return sum(-torch.log(v.double()).reshape(n, -1).sum(1) for v in likelihoods.values())
+
+
+@torch.no_grad()
+def measure_operational(codec: nn.Module, source: Source, beta: float, n_eval: int = 262_144, seed: int = 0) -> dict[str, Any]:
+    """Measure any codec that keeps the codec contract (DESIGN.md): ``compress`` the test samples,
+    ``decompress`` them, and compare the real bytes per sample with R(D) at the decoded distortion.
+
+    Reported in **bits** per sample: D (squared error summed over dims) from the decoded output,
+    ``rate_operational`` = 8 bytes / n of the whole stream, ``rate_model`` from ``forward``
+    (:func:`model_rate_per_sample`), the gap ``rate_operational - R(D)`` and ``decoded_exactly``
+    (decoding reproduces ``forward``'s x_hat, where ``forward`` is deterministic; ``None`` where it
+    is not). The operational rate is a mean over the test samples: it carries the model rate's
+    standard error, the only per-sample code length the contract exposes. It is a violation when
+    even its top lies below the lower bound on R(D) at the top of D's 95 % interval.
+    """
+    codec.eval()
+    x = draw(source, n_eval, seed=seed + 1_000_003)
+    n = len(x)
+    stream = codec.compress(x)
+    n_bytes = stream_bytes(stream["strings"])
+    x_hat = codec.decompress(stream["strings"], stream["shape"])["x_hat"]
+    if tuple(x_hat.shape) != tuple(x.shape):
+        raise ValueError(f"decompress returned x_hat of shape {tuple(x_hat.shape)} for x of shape {tuple(x.shape)}")
+    distortion = Measurement.of(((x.double() - x_hat.double()) ** 2).sum(1))
+    out = codec(x)
+    deterministic = torch.equal(out["x_hat"], codec(x)["x_hat"])
+    decoded_exactly = bool(torch.equal(out["x_hat"], x_hat)) if deterministic else None
+    model = model_rate_per_sample(out, n)
+    rate_model = Measurement.of(model) if model is not None else None
+    rate_operational = 8 * n_bytes / n * math.log(2)  # nats per sample
+
+    D = distortion.value
+    rd = source.rate_distortion(D)
+    violations: list[str] = []
+    rate_se = rate_model.se if rate_model is not None else 0.0
+    bound = source.rate_distortion(distortion.ci[1]).lower
+    if rate_operational + Z_95 * rate_se < bound:
+        violations.append(
+            f"operational rate {rate_operational * BITS:.4f} bits < R(D) lower bound {bound * BITS:.4f} bits"
+        )
+    if decoded_exactly is False:
+        violations.append("decompress did not reproduce forward's x_hat")
+    return {
+        "beta": beta,
+        "distortion": D,
+        "distortion_ci": list(distortion.ci),
+        "distortion_theory": optimal_distortion(source, beta),
+        "rd_lower": rd.lower * BITS,
+        "rd_upper": rd.upper * BITS,
+        "rate_operational": rate_operational * BITS,
+        "rate_model": None if rate_model is None else rate_model.value * BITS,
+        "rate_model_ci": None if rate_model is None else [c * BITS for c in rate_model.ci],
+        "bytes": n_bytes,
+        "samples": n,
+        "decoded_exactly": decoded_exactly,
+        "gap": (rate_operational - rd.mid) * BITS,
         "violations": violations,
     }

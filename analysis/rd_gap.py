@@ -1,4 +1,11 @@
-"""python -m analysis.rd_gap: train FlowCodecs across beta and show how far each is from R(D), and why."""
+"""python -m analysis.rd_gap: train codecs across beta and show how far each is from R(D), and why.
+
+The source and the codec are parts found by name in :data:`synthetic.SOURCES` and
+:data:`ibflow.CODECS` (vector codecs) or given as ``package.module:attribute``; their flags come
+from their options dataclasses. A FlowCodec is measured every way ibflow can (E KL, the I(X;Z)
+sandwich, binned rate, real bitstream); any other codec through the codec contract alone
+(:func:`analysis.measure.measure_operational`).
+"""
 
 from __future__ import annotations
 
@@ -15,17 +22,18 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from analysis.measure import measure_point
+from analysis.measure import draw, measure_operational, measure_point, source_parameters, source_variances
 from analysis.parallel import run_tasks
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
-from ibflow import FlowCodec, TrainConfig, TrainingDiverged, train
+from contracts import Entry, add_option_flags, make_options, options_from_flags
+from ibflow import CODECS, FlowCodec, TrainConfig, TrainingDiverged, get_codec, train
 from synthetic import SOURCES, Source, get_source
 
 __all__ = [
     "build_parser", "main", "SweepSettings", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
-    "plot_rd_gap", "source_params",
+    "plot_rd_gap", "source_params", "codec_options", "build_codec",
 ]
 
 GAP_TARGET_BITS = 0.02
@@ -40,11 +48,8 @@ class SweepSettings:
     params: dict[str, Any]
     betas: list[float]
     train: TrainConfig = field(default_factory=TrainConfig)
-    decoder: str = "learned"
-    sigma: float = 1.0
-    learn_sigma: bool = False
-    depth: int = 2
-    hidden: int = 32
+    codec: str = "flowcodec"
+    codec_options: dict[str, Any] = field(default_factory=dict)
     n_eval: int = 262_144
     delta: float | None = None
     device: str = "cpu"
@@ -55,36 +60,56 @@ def default_betas(source: Source) -> list[float]:
     """Six betas from high to low rate, scaled to the source: for a Gaussian, D* = beta/2 per
     dimension, so beta = 2 * (mean per-dimension variance) * {0.025 ... 0.75} spans about 2.7 to
     0.2 bits per dimension."""
-    s2 = float(np.mean(source.variance()))
+    s2 = float(np.mean(source_variances(source)))
     return [round(2 * s2 * f, 6) for f in (0.025, 0.05, 0.1, 0.25, 0.5, 0.75)]
 
 
+def build_codec(spec: str, dim: int, options: dict[str, Any]) -> torch.nn.Module:
+    """The vector codec ``spec`` for inputs of dimension ``dim``: a registered name or a
+    ``package.module:attribute`` class or factory, called as ``make(dim, **options)``."""
+    codec = get_codec(spec, dim, **options)
+    missing = [m for m in ("forward", "compress", "decompress") if not callable(getattr(codec, m, None))]
+    if missing or not isinstance(codec, torch.nn.Module):
+        raise ValueError(
+            f"--codec {spec!r} must build a torch.nn.Module with forward, compress and decompress "
+            f"(the codec contract); it built {type(codec).__name__}{' without ' + ', '.join(missing) if missing else ''}"
+        )
+    return codec
+
+
+def _checkpoint_name(settings: SweepSettings, beta: float) -> str:
+    parts = [settings.source] if settings.codec == "flowcodec" else [settings.source, settings.codec]
+    stem = "_".join(p.replace(":", "-").replace(".", "-").replace("/", "-") for p in parts)
+    return f"{stem}_beta{beta:g}.pt"
+
+
 def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> dict[str, Any]:
-    """Train one codec at ``beta`` and measure it (:func:`analysis.measure.measure_point`)."""
+    """Train one codec at ``beta`` and measure it: a FlowCodec with :func:`analysis.measure.measure_point`,
+    any other codec with :func:`analysis.measure.measure_operational`. A codec with no trainable
+    parameters is measured as it is built."""
     torch.set_num_threads(1)  # one thread per point: sweep points run in parallel processes
     source = get_source(settings.source, **settings.params)
     torch.manual_seed(settings.train.seed)
-    codec = FlowCodec(
-        source.dim,
-        decoder=settings.decoder,  # type: ignore[arg-type]
-        sigma=settings.sigma,
-        learn_sigma=settings.learn_sigma,
-        depth=settings.depth,
-        hidden=settings.hidden,
-    ).to(settings.device)
+    codec = build_codec(settings.codec, source.dim, settings.codec_options).to(settings.device)
     device = torch.device(settings.device)
-    sample = lambda n, seed: source.sample(n, seed=seed).to(device)  # noqa: E731
+    sample = lambda n, seed: draw(source, n, seed).to(device)  # noqa: E731
     ckpt = None
     if settings.checkpoint_dir is not None:
-        ckpt = Path(settings.checkpoint_dir) / f"{settings.source}_beta{beta:g}.pt"
+        ckpt = Path(settings.checkpoint_dir) / _checkpoint_name(settings, beta)
     start = time.perf_counter()
-    try:
-        result = train(codec, sample, beta, settings.train, checkpoint=ckpt, progress=progress)
-    except TrainingDiverged as e:
-        return {"beta": beta, "error": str(e), "violations": [f"training diverged: {e}"]}
+    train_seconds = 0.0
+    if any(p.requires_grad for p in codec.parameters()):
+        try:
+            train_seconds = train(codec, sample, beta, settings.train, checkpoint=ckpt, progress=progress).seconds
+        except TrainingDiverged as e:
+            return {"beta": beta, "codec": settings.codec, "error": str(e), "violations": [f"training diverged: {e}"]}
     codec = codec.cpu()
-    point = measure_point(codec, source, beta, n_eval=settings.n_eval, seed=settings.train.seed, delta=settings.delta)
-    point["train_seconds"] = result.seconds
+    if isinstance(codec, FlowCodec):
+        point = measure_point(codec, source, beta, n_eval=settings.n_eval, seed=settings.train.seed, delta=settings.delta)
+    else:
+        point = measure_operational(codec, source, beta, n_eval=settings.n_eval, seed=settings.train.seed)
+    point["codec"] = settings.codec
+    point["train_seconds"] = train_seconds
     point["point_seconds"] = time.perf_counter() - start
     return point
 
@@ -97,8 +122,34 @@ def run_sweep(settings: SweepSettings, jobs: int = 1, progress: bool = True) -> 
     return sorted(points, key=lambda p: p["beta"]), interrupted
 
 
+def _flag(p: dict[str, Any]) -> str:
+    return "VIOLATION" if p["violations"] else ("ok" if p["gap"] <= GAP_TARGET_BITS else "gap>target")
+
+
+def format_operational_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
+    """The table of a codec measured through the contract alone (bits per sample): D from the
+    decoded output, R(D) there, the model's own rate, the real bytes, and the gap bytes - R(D)."""
+    rd_head = "R(D)" if exact_rd else "R(D) [lo, up]"
+    head = f"{'beta':>7} {'D':>8} {'D*':>8} {rd_head:>17} {'model rate':>11} {'operational':>12} {'gap':>8} {'decoded':>8}  flag"
+    lines = []
+    for p in points:
+        if "error" in p:
+            lines.append(f"{p['beta']:>7g}  {p['error']}")
+            continue
+        rd = format_number(p["rd_lower"]) if exact_rd else f"[{format_number(p['rd_lower'])}, {format_number(p['rd_upper'])}]"
+        decoded = {True: "exact", False: "NO", None: "-"}[p["decoded_exactly"]]
+        lines.append(
+            f"{p['beta']:>7g} {p['distortion']:>8.4f} {format_number(p['distortion_theory']):>8} {rd:>17} "
+            f"{format_number(p['rate_model']):>11} {p['rate_operational']:>12.4f} {p['gap']:>+8.4f} {decoded:>8}  {_flag(p)}"
+        )
+    return ruled_table(head, lines)
+
+
 def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
-    """The table printed by the CLI (bits per sample; D is squared error summed over dimensions)."""
+    """The table printed by the CLI (bits per sample; D is squared error summed over dimensions).
+    Points measured through the contract alone (no ``rate_kl``) get :func:`format_operational_table`."""
+    if any("error" not in p and "rate_kl" not in p for p in points):
+        return format_operational_table(points, exact_rd)
     rd_head = "R(D)" if exact_rd else "R(D) [lo, up]"
     head = (
         f"{'beta':>7} {'D':>8} {'D*':>8} {rd_head:>17} {'E KL ±95%':>17} {'I(X;Z) sandwich':>17} "
@@ -112,7 +163,7 @@ def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
         rd = format_number(p["rd_lower"]) if exact_rd else f"[{format_number(p['rd_lower'])}, {format_number(p['rd_upper'])}]"
         kl_half = 0.5 * (p["rate_kl_ci"][1] - p["rate_kl_ci"][0])
         gap = f"{p['gap']:+.4f} = {p['gap_prior']:+.4f} {p['gap_channel']:+.4f}"
-        flag = "VIOLATION" if p["violations"] else ("ok" if p["gap"] <= GAP_TARGET_BITS else "gap>target")
+        flag = _flag(p)
         kl = f"{p['rate_kl']:.4f} ±{kl_half:.4f}"
         mi = f"[{p['mi_lower']:.4f},{p['mi_upper']:.4f}]"
         binned = f"{p['rate_binned']:.4f} ({p['distortion_binned']:.4f})"
@@ -132,7 +183,7 @@ def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Pa
     with styled_figure(path, 1, 2 if per_dim else 1, figsize=(11 if per_dim else 6, 4.2), squeeze=False) as (_, axes):
         ax = axes[0, 0]
         d_all = [p["distortion"] for p in points] + [p["distortion_binned"] for p in points]
-        total = float(np.sum(source.variance()))
+        total = float(np.sum(source_variances(source)))
         grid = np.geomspace(min(d_all) * 0.6, min(total, max(d_all) * 1.4), 60)
         bounds = [source.rate_distortion(float(d)) for d in grid]
         lo = np.array([b.lower for b in bounds]) * BITS
@@ -143,6 +194,21 @@ def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Pa
             ax.fill_between(grid, lo, up, color="0.6", alpha=0.5, label="R(D) bounds")
             ax.plot(grid, lo, color="black", lw=0.8)
         pal = palette()
+        if "rate_kl" not in points[0]:  # a codec measured through the contract alone
+            ax.plot([p["distortion"] for p in points], [p["rate_operational"] for p in points], "x", color=pal[3],
+                    ms=7, label="bitstream (real bytes)")
+            model = [p for p in points if p["rate_model"] is not None]
+            ax.plot([p["distortion"] for p in model], [p["rate_model"] for p in model], "o", mfc="none",
+                    color=pal[0], ms=6, label="model rate")
+            for p in points:
+                ax.annotate(f"β={p['beta']:g}", (p["distortion"], p["rate_operational"]), textcoords="offset points",
+                            xytext=(5, 4), fontsize=7)
+            ax.set_xscale("log")
+            ax.set_xlabel("distortion D (squared error per sample)")
+            ax.set_ylabel("rate (bits per sample)")
+            ax.set_title(title or "rate-distortion")
+            ax.legend(fontsize=8)
+            return
         D = np.array([p["distortion"] for p in points])
         kl = np.array([p["rate_kl"] for p in points])
         kl_err = np.array([[p["rate_kl"] - p["rate_kl_ci"][0], p["rate_kl_ci"][1] - p["rate_kl"]] for p in points]).T
@@ -164,7 +230,7 @@ def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Pa
         ax.legend(fontsize=8)
         if per_dim:
             ax2 = axes[0, 1]
-            var = np.asarray(source.variance() if getattr(source, "is_diagonal", True) else source.eigenvalues)
+            var = source_variances(source) if getattr(source, "is_diagonal", True) else np.asarray(source.eigenvalues)
             idx = np.arange(len(var))
             for c, p in zip(palette(len(points), "viridis"), points):
                 ax2.plot(idx, p["rate_per_dim_theory"], "-", color=c, lw=1.2)
@@ -176,45 +242,74 @@ def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Pa
             ax2.legend(fontsize=7)
 
 
+def _json_object(text: str | None, flag: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    value = json.loads(text)  # a JSONDecodeError is a ValueError: exit 2
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object such as '{{\"variance\": 2}}', got {text!r}")
+    return value
+
+
+def _part_options(args: argparse.Namespace, entry: Entry[Any], flags: dict[str, list[str]], json_flag: str) -> dict[str, Any]:
+    """A part's options: those of ``json_flag`` (a JSON object), then its own flags given."""
+    options = _json_object(getattr(args, json_flag.lstrip("-").replace("-", "_")), json_flag)
+    given = options_from_flags(args, entry.options, flags, f"{entry.name!r}")
+    twice = sorted(set(options) & set(given))
+    if twice:
+        raise ValueError(f"{', '.join(twice)} given both as a flag and in {json_flag}")
+    return {**options, **given}
+
+
 def source_params(args: argparse.Namespace) -> dict[str, Any]:
-    """Source parameters from the command line (only the ones given)."""
-    params: dict[str, Any] = json.loads(args.params) if args.params else {}
-    for name in ("variance", "variances", "covariance", "scale", "weights", "means", "covariances", "dim"):
-        value = getattr(args, name, None)
-        if value is not None:
-            params[name] = json.loads(value) if isinstance(value, str) else value
-    return params
+    """Source parameters from the command line (only the ones given): ``--params`` JSON, then the
+    source's own flags."""
+    return _part_options(args, SOURCES.get(args.source), args.source_flags, "--params")
+
+
+def codec_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Codec options from the command line (only the ones given): ``--codec-options`` JSON, then the
+    codec's own flags."""
+    return _part_options(args, CODECS.get(args.codec), args.codec_flags, "--codec-options")
+
+
+def _listing(entries: Sequence[Entry[Any]]) -> str:
+    width = max(len(e.name) for e in entries)
+    return "\n".join(f"  {e.name:<{width}}  {e.summary}" for e in entries)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser, built from the source and codec registries: every registered source and vector
+    codec with its one-line summary, and one flag per option any of them takes."""
+    sources = list(SOURCES)
+    codecs = [CODECS.get(name) for name in CODECS.tagged("vector")]
     p = argparse.ArgumentParser(
         prog="python -m analysis.rd_gap",
-        description="Train FlowCodecs across beta on a source with known R(D) and report the gap to R(D), "
-        "measured four ways (E KL, the I(X;Z) sandwich, binned rate, real bitstream). Rates in bits per sample.",
+        description="Train codecs across beta on a source with known R(D) and report the gap to R(D). A FlowCodec is "
+        "measured four ways (E KL, the I(X;Z) sandwich, binned rate, real bitstream); any other codec by its real "
+        "bytes against R(D) at its decoded distortion. Rates in bits per sample.",
+        epilog=f"sources:\n{_listing(sources)}\n\ncodecs:\n{_listing(codecs)}\n\nA source or codec may also be a "
+        "package.module:attribute path: a source factory taking its parameters as keywords (--params), a codec class or "
+        "factory called as make(dim, **options) (--codec-options) that keeps the codec contract "
+        "(forward -> {x_hat, likelihoods or rate}, compress, decompress).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    src = p.add_argument_group("source")
-    src.add_argument("--source", choices=SOURCES.names(), default="gaussian")
-    src.add_argument("--variance", type=float, help="gaussian: variance (default 1)")
-    src.add_argument("--dim", type=int, help="gaussian, laplace: number of i.i.d. components (default 1)")
-    src.add_argument("--variances", type=float, nargs="+", help="gaussian-vector: per-component variances")
-    src.add_argument("--covariance", type=str, help="gaussian-vector: covariance matrix as JSON")
-    src.add_argument("--scale", type=float, help="laplace: scale b (default 1)")
-    src.add_argument("--weights", type=str, help="mixture: weights as JSON, shape (k,)")
-    src.add_argument("--means", type=str, help="mixture: means as JSON, shape (k, d)")
-    src.add_argument("--covariances", type=str, help="mixture: covariances as JSON, shape (k, d, d)")
-    src.add_argument("--params", type=str, help="any source parameters as one JSON object")
-    cod = p.add_argument_group("codec and training")
+    src = p.add_argument_group("source", "each flag applies to the sources its help names")
+    src.add_argument("--source", default="gaussian", metavar="SOURCE",
+                     help=f"one of {', '.join(e.name for e in sources)}, or package.module:attribute (default: gaussian)")
+    src.add_argument("--params", type=str, help="the source's parameters as one JSON object")
+    source_flags = add_option_flags(src, {e.name: e.options for e in sources})
+    cod = p.add_argument_group("codec and training", "each codec flag applies to the codecs its help names")
+    cod.add_argument("--codec", default="flowcodec", metavar="CODEC",
+                     help=f"one of {', '.join(e.name for e in codecs)}, or package.module:attribute (default: flowcodec)")
+    cod.add_argument("--codec-options", type=str, help="the codec's options as one JSON object")
     cod.add_argument("--betas", type=float, nargs="+", help="rate multipliers (default: six spanning low to high rate)")
     cod.add_argument("--steps", type=int, default=None, help="training steps per point (default 800; --quick 150)")
     cod.add_argument("--batch-size", type=int, default=2048)
     cod.add_argument("--lr", type=float, default=2e-2)
     cod.add_argument("--schedule", choices=["constant", "linear", "cosine"], default="linear", help="beta warm-up")
     cod.add_argument("--seed", type=int, default=0)
-    cod.add_argument("--decoder", choices=["learned", "inverse"], default="learned")
-    cod.add_argument("--sigma", type=float, default=1.0, help="latent noise scale (default 1)")
-    cod.add_argument("--learn-sigma", action="store_true", help="train sigma as well")
-    cod.add_argument("--depth", type=int, default=2, help="flow blocks in encoder and prior")
-    cod.add_argument("--hidden", type=int, default=32, help="width of coupling and decoder networks")
+    codec_flags = add_option_flags(cod, {e.name: e.options for e in codecs})
     cod.add_argument("--checkpoint-dir", type=str, default=None, help="write a checkpoint per point here")
     ev = p.add_argument_group("evaluation and output")
     ev.add_argument("--eval-samples", type=int, default=None, help="test samples per point (default 2^18; --quick 2^15)")
@@ -225,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ev.add_argument("--jobs", type=int, default=None, help="sweep points trained in parallel (default: CPU count, max 4)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # which parts take which flag: the settings step checks the given flags against the chosen parts
+    p.set_defaults(source_flags=source_flags, codec_flags=codec_flags)
     return p
 
 
@@ -239,23 +336,30 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
         raise ValueError(f"--betas must all be finite and > 0, got {betas}")
     if args.quick and not args.betas:
         betas = betas[::2]
-    if not (args.sigma > 0 and math.isfinite(args.sigma)):
-        raise ValueError(f"--sigma must be finite and > 0, got {args.sigma}")
     if args.delta is not None and not args.delta > 0:
         raise ValueError(f"--delta must be > 0, got {args.delta}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
     cfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed)
+    options = codec_options(args)
+    entry = CODECS.get(args.codec)
+    if entry.origin == "registered" and "vector" not in entry.tags:  # a path or entry point may be any codec
+        vector = ", ".join(CODECS.tagged("vector"))
+        raise ValueError(f"--codec {entry.name!r} is not a vector codec (its tags: {', '.join(sorted(entry.tags)) or 'none'}); choose one of {vector}")
+    if entry.options is not None:  # the options in force, defaults included, so the report says what ran
+        resolved = make_options(entry.options, options, owner=f"codec {entry.name!r}")
+        options = {f: getattr(resolved, f) for f in resolved.__dataclass_fields__}
+    try:  # a bad codec or option fails here, before any training
+        build_codec(args.codec, source.dim, options)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--codec {args.codec}: {e}") from None
     return SweepSettings(
         source=args.source,
         params=source_params(args),
         betas=list(betas),
         train=cfg,
-        decoder=args.decoder,
-        sigma=args.sigma,
-        learn_sigma=args.learn_sigma,
-        depth=args.depth,
-        hidden=args.hidden,
+        codec=args.codec,
+        codec_options=options,
         n_eval=n_eval,
         delta=args.delta,
         device=args.device,
@@ -269,12 +373,16 @@ def sweep_report(
     """The JSON report of a sweep (bits; the published field names of ``benchmarks/results/rd_gap_*.json``)."""
     return study_report({
         "source": settings.source,
-        "params": source.params(),
+        "params": source_parameters(source),
         "dim": source.dim,
         "unit": "bits",
         "runtime_s": runtime_s,
         "interrupted": interrupted,
-        "settings": {k: v for k, v in asdict(settings).items() if k not in ("source", "params")},
+        # the codec's options sit beside the other settings, under the names the FlowCodec's had
+        "settings": {
+            **{k: v for k, v in asdict(settings).items() if k not in ("source", "params", "codec_options")},
+            **settings.codec_options,
+        },
         "points": list(points),
     })
 
@@ -298,14 +406,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     points, interrupted = run_sweep(settings, jobs=jobs, progress=not args.no_progress)
     runtime = time.perf_counter() - start
     exact = all(p.get("rd_lower") == p.get("rd_upper") for p in points if "error" not in p)
-    print(f"\nsource {args.source} {source.params()}  dim {source.dim}  unit: bits per sample "
+    codec_note = "" if settings.codec == "flowcodec" else f"  codec {settings.codec}"
+    print(f"\nsource {args.source} {source_parameters(source)}  dim {source.dim}{codec_note}  unit: bits per sample "
           f"(D: squared error per sample, summed over dims)")
     print(format_table(points, exact))
     good = [p for p in points if "error" not in p]
     n_viol = sum(bool(p["violations"]) for p in points)
     if good:
         worst = max(p["gap"] for p in good)
-        print(f"\nmax gap E KL - R(D): {worst:.4f} bits (target {GAP_TARGET_BITS}); violations: {n_viol}; "
+        which = "E KL" if "rate_kl" in good[0] else "operational rate"
+        print(f"\nmax gap {which} - R(D): {worst:.4f} bits (target {GAP_TARGET_BITS}); violations: {n_viol}; "
               f"runtime {runtime:.1f} s on {jobs} process(es)")
     for p in points:
         for v in p["violations"]:
@@ -313,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         write_report(args.json, sweep_report(settings, source, points, runtime, interrupted))
     if args.plot and good:
-        plot_rd_gap(source, good, args.plot, title=f"{args.source} {source.params()}")
+        plot_rd_gap(source, good, args.plot, title=f"{args.source} {source_parameters(source)}")
     if interrupted:
         return 130
     return 1 if n_viol else 0

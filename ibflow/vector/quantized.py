@@ -28,7 +28,12 @@ class QuantizedVectorOptions:
     hidden: int = field(default=32, metadata={"help": "width of the analysis and synthesis MLPs"})
 
 
-@register_codec("quantized-vector", options=QuantizedVectorOptions, tags=("vector",))
+@register_codec(
+    "quantized-vector",
+    options=QuantizedVectorOptions,
+    tags=("vector",),
+    summary="Rounding and a factorized entropy model between MLP transforms (Ballé et al. 2018), ANS-coded.",
+)
 class QuantizedVectorCodec(nn.Module):
     """Minimal quantized codec for vectors of the same size as a FlowCodec: analysis MLP g_a, rounding,
     the factorized entropy model :class:`~ibflow.entropy.FactorizedPrior` (Ballé et al. 2018, no

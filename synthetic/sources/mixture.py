@@ -178,7 +178,10 @@ class MixtureOptions:
     """Parameters of ``mixture``: all three together, or none for the default bimodal 1-D mixture
     0.5 N(-1.5, 0.25) + 0.5 N(1.5, 0.25)."""
 
-    weights: tuple[float, ...] | None = field(default=None, metadata={"help": "component weights, shape (k,)"})
+    # JSON like the means and covariances, so the three flags read alike (--weights '[0.5, 0.5]')
+    weights: tuple[float, ...] | None = field(
+        default=None, metadata={"help": "component weights as JSON, shape (k,)", "parse": json.loads}
+    )
     means: tuple[tuple[float, ...], ...] | None = field(
         default=None, metadata={"help": "component means as JSON, shape (k, d)", "parse": json.loads}
     )
