@@ -175,14 +175,30 @@ def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
     return ruled_table(head, lines)
 
 
+def _draw_bound_chain(ax: Any, points: Sequence[dict[str, Any]], pal: Sequence[Any]) -> None:
+    """A FlowCodec's measurements: E KL with its 95 % interval, the I(X;Z) sandwich, binned and bitstream rates."""
+    D = np.array([p["distortion"] for p in points])
+    kl = np.array([p["rate_kl"] for p in points])
+    kl_err = np.array([[p["rate_kl"] - p["rate_kl_ci"][0], p["rate_kl_ci"][1] - p["rate_kl"]] for p in points]).T
+    ax.errorbar(D, kl, yerr=kl_err, fmt="o", color=pal[0], ms=5, capsize=3, label="E KL (95% CI)")
+    for i, p in enumerate(points):
+        ax.plot([p["distortion"]] * 2, [p["mi_lower"], p["mi_upper"]], color=pal[2], lw=4, alpha=0.6,
+                solid_capstyle="butt", label="I(X;Z) sandwich" if i == 0 else None)
+    ax.plot([p["distortion_binned"] for p in points], [p["rate_binned"] for p in points], "s", mfc="none",
+            color=pal[1], ms=7, label="binned rate")
+    ax.plot([p["distortion_coded"] for p in points], [p["rate_coded"] for p in points], "x", color=pal[3],
+            ms=6, label="bitstream")
+
+
 def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:
-    """R(D) (or its bounds) with every measured point: E KL with its 95 % interval, the I(X;Z)
-    sandwich, the binned rate and the bitstream rate. For Gaussian vectors a second panel shows
-    the per-dimension rate allocation against reverse water-filling."""
+    """R(D) (or its bounds) with every measured point: for a FlowCodec E KL with its 95 % interval,
+    the I(X;Z) sandwich, the binned rate and the bitstream rate; for any other codec its real bytes
+    and its model rate. For Gaussian vectors a second panel shows the per-dimension rate allocation
+    against reverse water-filling."""
     per_dim = any(p.get("rate_per_dim") for p in points)
     with styled_figure(path, 1, 2 if per_dim else 1, figsize=(11 if per_dim else 6, 4.2), squeeze=False) as (_, axes):
         ax = axes[0, 0]
-        d_all = [p["distortion"] for p in points] + [p["distortion_binned"] for p in points]
+        d_all = [p["distortion"] for p in points] + [p.get("distortion_binned", p["distortion"]) for p in points]
         total = float(np.sum(source_variances(source)))
         grid = np.geomspace(min(d_all) * 0.6, min(total, max(d_all) * 1.4), 60)
         bounds = [source.rate_distortion(float(d)) for d in grid]
@@ -194,34 +210,18 @@ def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Pa
             ax.fill_between(grid, lo, up, color="0.6", alpha=0.5, label="R(D) bounds")
             ax.plot(grid, lo, color="black", lw=0.8)
         pal = palette()
-        if "rate_kl" not in points[0]:  # a codec measured through the contract alone
+        if "rate_kl" in points[0]:
+            _draw_bound_chain(ax, points, pal)
+            labelled = "rate_kl"
+        else:  # a codec measured through the contract alone
             ax.plot([p["distortion"] for p in points], [p["rate_operational"] for p in points], "x", color=pal[3],
                     ms=7, label="bitstream (real bytes)")
             model = [p for p in points if p["rate_model"] is not None]
             ax.plot([p["distortion"] for p in model], [p["rate_model"] for p in model], "o", mfc="none",
                     color=pal[0], ms=6, label="model rate")
-            for p in points:
-                ax.annotate(f"β={p['beta']:g}", (p["distortion"], p["rate_operational"]), textcoords="offset points",
-                            xytext=(5, 4), fontsize=7)
-            ax.set_xscale("log")
-            ax.set_xlabel("distortion D (squared error per sample)")
-            ax.set_ylabel("rate (bits per sample)")
-            ax.set_title(title or "rate-distortion")
-            ax.legend(fontsize=8)
-            return
-        D = np.array([p["distortion"] for p in points])
-        kl = np.array([p["rate_kl"] for p in points])
-        kl_err = np.array([[p["rate_kl"] - p["rate_kl_ci"][0], p["rate_kl_ci"][1] - p["rate_kl"]] for p in points]).T
-        ax.errorbar(D, kl, yerr=kl_err, fmt="o", color=pal[0], ms=5, capsize=3, label="E KL (95% CI)")
-        for i, p in enumerate(points):
-            ax.plot([p["distortion"]] * 2, [p["mi_lower"], p["mi_upper"]], color=pal[2], lw=4, alpha=0.6,
-                    solid_capstyle="butt", label="I(X;Z) sandwich" if i == 0 else None)
-        ax.plot([p["distortion_binned"] for p in points], [p["rate_binned"] for p in points], "s", mfc="none",
-                color=pal[1], ms=7, label="binned rate")
-        ax.plot([p["distortion_coded"] for p in points], [p["rate_coded"] for p in points], "x", color=pal[3],
-                ms=6, label="bitstream")
+            labelled = "rate_operational"
         for p in points:
-            ax.annotate(f"β={p['beta']:g}", (p["distortion"], p["rate_kl"]), textcoords="offset points",
+            ax.annotate(f"β={p['beta']:g}", (p["distortion"], p[labelled]), textcoords="offset points",
                         xytext=(5, 4), fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("distortion D (squared error per sample)")

@@ -16,7 +16,7 @@ from contracts.stats import normal_interval
 from .densities import GaussianConditional
 from .knn import kl_entropy
 from .registry import ConfiguredEstimator, option_values, register_estimator
-from .training import paired_arrays, split_indices, train_critic
+from .training import TrainedOptions, paired_arrays, split_indices, train_critic
 
 __all__ = ["BAOptions", "BarberAgakov", "barber_agakov"]
 
@@ -97,21 +97,11 @@ def barber_agakov(
 
 
 @dataclass(frozen=True)
-class BAOptions:
+class BAOptions(TrainedOptions):
     """Options of :class:`BarberAgakov` (the keywords of :func:`barber_agakov`)."""
 
     entropy_x: float | None = field(default=None, metadata={"help": "h(X) in nats if known (then a certified bound); else kNN-estimated"})
     k: int = field(default=3, metadata={"help": "neighbours of the kNN estimates"})
-    hidden: int = field(default=256, metadata={"help": "width of the hidden layers"})
-    layers: int = field(default=2, metadata={"help": "hidden layers of each MLP"})
-    steps: int = field(default=2000, metadata={"help": "maximum training steps"})
-    batch_size: int = field(default=128, metadata={"help": "minibatch size K"})
-    lr: float = field(default=5e-4, metadata={"help": "Adam learning rate"})
-    split: tuple[float, float] = field(default=(0.2, 0.2), metadata={"help": "validation and test fractions"})
-    eval_every: int = field(default=50, metadata={"help": "steps between validations"})
-    patience: int = field(default=10, metadata={"help": "validations without improvement before stopping"})
-    seed: int = field(default=0, metadata={"help": "seed"})
-    progress: bool = field(default=True, metadata={"help": "progress bar"})
 
 
 @register_estimator("ba", options=BAOptions, tags=("density", "trained"))

@@ -13,7 +13,7 @@ from contracts.interface import Estimate
 from .densities import GaussianConditional, NormalScores, ScaleMixture
 from .intervals import student_t_interval
 from .registry import ConfiguredEstimator, option_values, register_estimator
-from .training import paired_arrays, split_indices, train_critic
+from .training import TrainedOptions, paired_arrays, split_indices, train_critic
 
 __all__ = ["DoEOptions", "DifferenceOfEntropies", "difference_of_entropies"]
 
@@ -138,23 +138,17 @@ def difference_of_entropies(
 
 
 @dataclass(frozen=True)
-class DoEOptions:
-    """Options of :class:`DifferenceOfEntropies` (the keywords of :func:`difference_of_entropies`)."""
+class DoEOptions(TrainedOptions):
+    """Options of :class:`DifferenceOfEntropies` (the keywords of :func:`difference_of_entropies`):
+    the trained estimators' options with DoE's own defaults for steps, batch size and learning rate."""
 
-    gaussianize: bool = field(default=True, metadata={"help": "map each coordinate to normal scores first"})
-    heteroscedastic: bool = field(default=True, metadata={"help": "conditional spread depends on x"})
-    elliptical: bool = field(default=True, metadata={"help": "Gaussian scale mixtures instead of single Gaussians"})
-    hidden: int = field(default=256, metadata={"help": "width of the hidden layers"})
-    layers: int = field(default=2, metadata={"help": "hidden layers of each MLP"})
     steps: int = field(default=3000, metadata={"help": "maximum training steps"})
     batch_size: int = field(default=256, metadata={"help": "minibatch size K"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    split: tuple[float, float] = field(default=(0.2, 0.2), metadata={"help": "validation and test fractions"})
-    eval_every: int = field(default=50, metadata={"help": "steps between validations"})
-    patience: int = field(default=10, metadata={"help": "validations without improvement before stopping"})
+    gaussianize: bool = field(default=True, metadata={"help": "map each coordinate to normal scores first"})
+    heteroscedastic: bool = field(default=True, metadata={"help": "conditional spread depends on x"})
+    elliptical: bool = field(default=True, metadata={"help": "Gaussian scale mixtures instead of single Gaussians"})
     level: float = field(default=0.95, metadata={"help": "coverage of the interval"})
-    seed: int = field(default=0, metadata={"help": "seed"})
-    progress: bool = field(default=True, metadata={"help": "progress bar"})
 
 
 @register_estimator("doe", options=DoEOptions, tags=("density", "trained"))

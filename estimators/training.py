@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,24 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["as_float_array", "paired_arrays", "split_indices", "train_critic"]
+__all__ = ["TrainedOptions", "as_float_array", "paired_arrays", "split_indices", "train_critic"]
+
+
+@dataclass(frozen=True)
+class TrainedOptions:
+    """The options every trained estimator takes (networks, :func:`train_critic`'s loop, seed):
+    the base of the critic bounds', Barber-Agakov's and the difference of entropies' options."""
+
+    hidden: int = field(default=256, metadata={"help": "width of the hidden layers"})
+    layers: int = field(default=2, metadata={"help": "hidden layers of each MLP"})
+    steps: int = field(default=2000, metadata={"help": "maximum training steps"})
+    batch_size: int = field(default=128, metadata={"help": "minibatch size K"})
+    lr: float = field(default=5e-4, metadata={"help": "Adam learning rate"})
+    split: tuple[float, float] = field(default=(0.2, 0.2), metadata={"help": "validation and test fractions"})
+    eval_every: int = field(default=50, metadata={"help": "steps between validations"})
+    patience: int = field(default=10, metadata={"help": "validations without improvement before stopping"})
+    seed: int = field(default=0, metadata={"help": "seed"})
+    progress: bool = field(default=True, metadata={"help": "progress bar"})
 
 
 def as_float_array(a: Any, name: str) -> np.ndarray:

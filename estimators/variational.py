@@ -27,7 +27,7 @@ from .bounds import (
 from .critics import make_critic, mlp
 from .intervals import student_t_interval
 from .registry import ConfiguredEstimator, option_values, register_estimator
-from .training import paired_arrays, split_indices, train_critic
+from .training import TrainedOptions, paired_arrays, split_indices, train_critic
 
 __all__ = [
     "CRITIC_BOUNDS",
@@ -217,21 +217,11 @@ def neural_mi(
 
 
 @dataclass(frozen=True)
-class CriticOptions:
+class CriticOptions(TrainedOptions):
     """Options every critic bound takes (the keywords of :func:`neural_mi` they share)."""
 
     critic: Literal["separable", "concat"] = field(default="separable", metadata={"help": "critic T(x, y): g(x)^T h(y) or an MLP on [x, y]"})
-    hidden: int = field(default=256, metadata={"help": "width of the hidden layers"})
-    layers: int = field(default=2, metadata={"help": "hidden layers of each MLP"})
     embed: int = field(default=32, metadata={"help": "embedding size of the separable critic"})
-    steps: int = field(default=2000, metadata={"help": "maximum training steps"})
-    batch_size: int = field(default=128, metadata={"help": "minibatch size K"})
-    lr: float = field(default=5e-4, metadata={"help": "Adam learning rate"})
-    split: tuple[float, float] = field(default=(0.2, 0.2), metadata={"help": "validation and test fractions"})
-    eval_every: int = field(default=50, metadata={"help": "steps between validations"})
-    patience: int = field(default=10, metadata={"help": "validations without improvement before stopping"})
-    seed: int = field(default=0, metadata={"help": "seed"})
-    progress: bool = field(default=True, metadata={"help": "progress bar"})
 
 
 @dataclass(frozen=True)
