@@ -15,13 +15,13 @@ from torch import Tensor, nn
 from contracts.stats import Z_95
 from ibflow import FlowCodec
 from ibflow.entropy import stream_bytes
+from ibflow.training import rate_per_sample
 from ibflow.vector import Measurement, batch_measurement, measure_binned, measure_channel, sandwich_terms
 from synthetic import GaussianSource, Source
 
 __all__ = [
     "measure_point",
     "measure_operational",
-    "model_rate_per_sample",
     "draw",
     "source_variances",
     "optimal_distortion",
@@ -190,18 +190,6 @@ def measure_point(
     }
 
 
-def model_rate_per_sample(out: dict[str, Any], n: int) -> Tensor | None:
-    """The codec's own rate estimate per sample in nats, from its ``forward`` output: its ``"rate"``
-    (a noisy-latent codec), else ``-sum log likelihoods`` over every latent (CompressAI's convention);
-    ``None`` where the output carries neither."""
-    if "rate" in out:
-        return torch.as_tensor(out["rate"], dtype=torch.float64).reshape(n, -1).sum(1)
-    likelihoods = out.get("likelihoods") or {}
-    if not likelihoods:
-        return None
-    return sum(-torch.log(v.double()).reshape(n, -1).sum(1) for v in likelihoods.values())
-
-
 @torch.no_grad()
 def measure_operational(codec: nn.Module, source: Source, beta: float, n_eval: int = 262_144, seed: int = 0) -> dict[str, Any]:
     """Measure any codec that keeps the codec contract (DESIGN.md): ``compress`` the test samples,
@@ -209,7 +197,7 @@ def measure_operational(codec: nn.Module, source: Source, beta: float, n_eval: i
 
     Reported in **bits** per sample: D (squared error summed over dims) from the decoded output,
     ``rate_operational`` = 8 bytes / n of the whole stream, ``rate_model`` from ``forward``
-    (:func:`model_rate_per_sample`), the gap ``rate_operational - R(D)`` and ``decoded_exactly``
+    (:func:`ibflow.training.rate_per_sample`), the gap ``rate_operational - R(D)`` and ``decoded_exactly``
     (decoding reproduces ``forward``'s x_hat, where ``forward`` is deterministic; ``None`` where it
     is not). The operational rate is a mean over the test samples: it carries the model rate's
     standard error, the only per-sample code length the contract exposes. It is a violation when
@@ -227,8 +215,8 @@ def measure_operational(codec: nn.Module, source: Source, beta: float, n_eval: i
     out = codec(x)
     deterministic = torch.equal(out["x_hat"], codec(x)["x_hat"])
     decoded_exactly = bool(torch.equal(out["x_hat"], x_hat)) if deterministic else None
-    model = model_rate_per_sample(out, n)
-    rate_model = Measurement.of(model) if model is not None else None
+    model = rate_per_sample(out, n)
+    rate_model = Measurement.of(model.double()) if model is not None else None
     rate_operational = 8 * n_bytes / n * math.log(2)  # nats per sample
 
     D = distortion.value

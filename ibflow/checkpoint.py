@@ -43,6 +43,9 @@ def codec_from_state(state: Mapping[str, Any], where: str = "checkpoint") -> nn.
         entry = CODECS.get(name)
     except UnknownPartError as e:
         raise UnknownPartError(f"{where} holds codec {name!r}, which is not registered here: {e}") from None
+    if not (isinstance(entry.obj, type) and issubclass(entry.obj, nn.Module)):
+        # a checkpoint is data: it may name a codec class, never an arbitrary callable to run
+        raise UnknownPartError(f"{where} names {name!r}, which is not a codec class (a torch.nn.Module subclass)")
     codec = entry.obj(**state["config"])
     codec.load_state_dict(state["state_dict"])
     return codec

@@ -27,6 +27,7 @@ __all__ = [
     "Objective",
     "codec_objective",
     "forward_objective",
+    "rate_per_sample",
     "train",
     "config_dict",
 ]
@@ -98,6 +99,24 @@ def _accepts_generator(model: nn.Module) -> bool:
         return False
 
 
+def rate_per_sample(out: Mapping[str, Any], n: int) -> Tensor | None:
+    """A codec's own rate per sample in nats, from its ``forward`` output: ``out["rate"]`` (a
+    noisy-latent codec), else -sum log of every tensor in ``out["likelihoods"]`` over all but the
+    batch dimension (CompressAI's convention); ``None`` where the output carries neither.
+
+    Example:
+        >>> out = {"x_hat": torch.zeros(2, 3), "likelihoods": {"y": torch.full((2, 3), 0.5)}}
+        >>> rate_per_sample(out, 2) / math.log(2)  # 3 symbols of 1 bit each
+        tensor([3., 3.])
+    """
+    if "rate" in out:
+        return out["rate"]
+    likelihoods = out.get("likelihoods")
+    if not likelihoods:
+        return None
+    return sum(-lik.log().reshape(n, -1).sum(1) for lik in likelihoods.values())  # type: ignore[return-value]
+
+
 def forward_objective(model: nn.Module, x: Tensor, beta: float, generator: torch.Generator | None = None) -> CodecLoss:
     """The objective a codec's ``forward`` implies (CompressAI's convention): ``distortion + beta * rate``
     with batch means of
@@ -112,12 +131,11 @@ def forward_objective(model: nn.Module, x: Tensor, beta: float, generator: torch
     out: Mapping[str, Any] = model(x, generator=generator) if _accepts_generator(model) else model(x)
     per_sample = out.get("distortion")
     distortion = (squared_error(x, out["x_hat"]) if per_sample is None else per_sample).mean()
-    if "rate" in out:
-        rate = out["rate"].mean()
-    elif out.get("likelihoods"):
-        rate = sum(-lik.log().reshape(len(x), -1).sum(1) for lik in out["likelihoods"].values()).mean()  # type: ignore[union-attr]
-    else:
+    per_sample_rate = rate_per_sample(out, len(x))
+    if per_sample_rate is None:
         rate = torch.zeros((), dtype=distortion.dtype, device=distortion.device)
+    else:
+        rate = per_sample_rate.mean()
     return CodecLoss(distortion + beta * rate, distortion, rate)
 
 
