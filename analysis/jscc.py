@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -14,6 +15,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from contracts.interface import Channel
+from contracts.options import add_option_flags, make_options, options_from_flags
 from contracts.stats import Z_95
 from ibflow import CHANNELS, TrainConfig, TrainingDiverged, get_channel
 from ibflow.channel import (
@@ -33,14 +36,14 @@ from ibflow.channel import (
     train_jscc,
     train_separation_codec,
 )
-from synthetic import get_source
+from synthetic import SOURCES, GaussianSource, get_source
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 
 __all__ = [
     "build_parser", "main", "JSCCSettings", "run_study", "point_violations", "format_table", "plot_jscc",
-    "default_path", "separation_codec_report",
+    "default_path", "separation_codec_report", "channel_options", "checked_source", "checked_channel",
 ]
 
 SNR_DB_RANGE = (-30.0, 60.0)
@@ -50,6 +53,18 @@ SEPARATION_MODEL = (
     "code is a FlowCodec trained on the source whose real ANS bitstream (bytes counted, decoded exactly) is at most R "
     "(separation_codec: its beta, rate and measured distortion on fresh test samples); separation_ideal_db: the ideal "
     "Gaussian source code, D(R) = s^2 exp(-2R)"
+)
+GAUSSIAN_ONLY = (
+    "the study needs a scalar Gaussian source built from --variance (dim 1; a block of its samples are the i.i.d. "
+    "components), because the bound it reports is the Gaussian OPTA D = s^2/(1+SNR)^rho and its separation and "
+    "linear baselines are the Gaussian ones"
+)
+CHANNEL_CONTRACT = (
+    "a class or factory (snr_db, **options) building a contracts.Channel: attributes snr_db and signal_power (the "
+    "power constraint P the codec is held to), called as channel(symbols (n, k), generator) -> an output with .y "
+    "(n, k) and .state (None, or (n, k) channel state known at the receiver), and "
+    "distortion_ratio_lower_bound(n_source, n_channel), the converse for an i.i.d. Gaussian source; it must survive "
+    "copy.deepcopy (the receiver is re-trained on a copy of the codec) and is rebuilt at each test SNR"
 )
 ANALOG_REFERENCES = (
     "No published analog-mapping figure is quoted (none that we could check): for 2:1 compression (rho = 1/2) "
@@ -68,6 +83,7 @@ class JSCCSettings:
     rho: float = 1.0
     snr_db: list[float] = field(default_factory=lambda: [0.0, 5.0, 10.0, 15.0, 20.0])
     design_snr_db: float = 10.0
+    source: str = "gaussian"
     channel: str = "awgn"
     channel_params: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, lr=5e-3, schedule="constant"))
@@ -172,7 +188,7 @@ def run_study(settings: JSCCSettings, progress: bool = True) -> dict[str, Any]:
     source code) and the best linear scheme."""
     torch.set_num_threads(1)  # the rest of the project runs one thread per process (see analysis.rd_gap)
     start = time.perf_counter()
-    source = get_source("gaussian", variance=settings.variance)
+    source = get_source(settings.source, variance=settings.variance)
     s2 = float(np.sum(source.variance()))
     n_src, n_ch = block_lengths(settings.rho)
     sample_blocks = block_sampler(lambda n, seed: source.sample(n, seed=seed), n_src)
@@ -181,6 +197,7 @@ def run_study(settings: JSCCSettings, progress: bool = True) -> dict[str, Any]:
     codec = JSCCCodec(
         n_src * source.dim, n_ch, design, samples_per_block=n_src, depth=settings.depth, hidden=settings.hidden,
         decoder_hidden=settings.decoder_hidden, decoder_depth=settings.decoder_depth,
+        power=design.signal_power,  # the constraint the channel's SNR is defined by: SNR = P / N
         power_mode=settings.power_mode, init_noise=settings.init_noise, lift=settings.lift,
     )
     result = train_jscc(codec, sample_blocks, settings.train, progress=progress)
@@ -192,7 +209,8 @@ def run_study(settings: JSCCSettings, progress: bool = True) -> dict[str, Any]:
     points: list[dict[str, Any]] = []
     bar = tqdm(settings.snr_db, desc="test SNRs", disable=not progress, leave=False)
     for i, snr_db in enumerate(bar):
-        channel = design.with_snr(snr_db)
+        # rebuilt from its spec, so that a user's channel needs only the contracts.Channel protocol (no with_snr)
+        channel = get_channel(settings.channel, snr_db, **settings.channel_params)
         seed = settings.train.seed * 1_000 + 17 + i  # fresh test data and noise, never seen in training
         fixed = evaluate_jscc(codec, sample_blocks, n_blocks, seed, channel=channel)
         t0 = time.perf_counter()
@@ -238,7 +256,7 @@ def run_study(settings: JSCCSettings, progress: bool = True) -> dict[str, Any]:
         bar.set_postfix(snr=f"{snr_db:g}", gap=f"{d_db - opta_db:.3f} dB")
     bar.close()
     return study_report({
-        "source": "gaussian",
+        "source": settings.source,
         "params": source.params(),
         "rho": settings.rho,
         "design_snr_db": settings.design_snr_db,
@@ -347,7 +365,26 @@ def plot_jscc(report: dict[str, Any], path: str | Path) -> None:
         ax.legend(fontsize=8, loc="lower left")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def json_object(text: str) -> dict[str, Any]:
+    """Parse a flag's text as a JSON object (``'{"erasure_prob": 0.2}'``); anything else is a usage error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"erasure_prob\": 0.2}}', got {text!r}")
+    return value
+
+
+def _listing(entries: Sequence[Any]) -> str:
+    # argparse expands %-formats in help text: a summary's own % must survive as a literal
+    return "; ".join(f"{e.name}: {e.summary.rstrip('.')}" for e in entries).replace("%", "%%")
+
+
+def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
+    """The parser, and the channel-option flags it took from the channels' options dataclasses
+    (option name -> the channels that take it)."""
+    channels = list(CHANNELS)
     p = argparse.ArgumentParser(
         prog="python -m analysis.jscc",
         description="Train an analog joint source-channel codec (flow encoder, channel-aware flow, power "
@@ -356,8 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
         "relative to the source variance.",
     )
     src = p.add_argument_group("source and channel")
-    src.add_argument("--source", choices=["gaussian"], default="gaussian",
-                     help="the source (OPTA is closed-form for the Gaussian only)")
+    src.add_argument("--source", default="gaussian", metavar="SOURCE",
+                     help="the source, a name of synthetic.SOURCES or package.module:attribute (default gaussian); "
+                     f"{GAUSSIAN_ONLY}, so any other is refused")
     src.add_argument("--variance", type=float, default=1.0, help="source variance (> 0, default 1)")
     src.add_argument("--rho", type=float, default=1.0,
                      help="channel uses per source sample (> 0, a ratio p/q with q <= 16; e.g. 0.5, 1, 2)")
@@ -366,10 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 0 5 10 15 20)")
     src.add_argument("--design-snr-db", type=float, default=10.0,
                      help="SNR the codec is trained at and the separation baseline is designed for (default 10)")
-    src.add_argument("--channel", choices=CHANNELS.names(), default="awgn")
-    src.add_argument("--erasure-prob", type=float, default=0.1, help="erasure channel: erasure probability in [0, 1)")
-    src.add_argument("--coherence", type=int, default=None,
-                     help="rayleigh: symbols per fading block (default: the whole codeword)")
+    src.add_argument("--channel", default="awgn", metavar="CHANNEL",
+                     help=f"the channel (default awgn): {_listing(channels)}; or package.module:attribute, "
+                     f"{CHANNEL_CONTRACT}. Separation and the linear scheme are computed for awgn only")
+    src.add_argument("--channel-options", type=json_object, default=None, metavar="JSON",
+                     help="the channel's options (after snr_db) as a JSON object (any channel; a path channel's only "
+                     "way to get options)")
     cod = p.add_argument_group("codec and training")
     cod.add_argument("--steps", type=int, default=None, help="training steps (default 2000; --quick 200)")
     cod.add_argument("--adapt-steps", type=int, default=None,
@@ -400,10 +440,67 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the figure; without PATH to benchmarks/results/jscc_rho{rho}.png")
     out.add_argument("--quick", action="store_true", help="small settings for a smoke run")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p
+    opt = p.add_argument_group("channel options", "each flag applies to the channels its help names; the channel's "
+                               "own default otherwise")
+    flags = add_option_flags(opt, {e.name: e.options for e in channels})
+    return p, flags
 
 
-def _settings(args: argparse.Namespace) -> JSCCSettings:
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of the study; its channels and their flags come from :data:`ibflow.CHANNELS`."""
+    return _parser_and_flags()[0]
+
+
+def channel_options(args: argparse.Namespace, flags: dict[str, list[str]]) -> dict[str, Any]:
+    """The chosen channel's options from its flags and ``--channel-options``; ValueError (exit 2) for an
+    unknown channel, a flag the channel does not take, or an option given both ways."""
+    try:
+        entry = CHANNELS.get(args.channel)  # a registered name, an entry point or package.module:attribute
+    except ValueError as e:
+        raise ValueError(f"--channel: {e}") from None
+    from_flags = options_from_flags(args, entry.options, flags, f"channel {entry.name!r}")
+    from_json = dict(args.channel_options or {})
+    twice = sorted(set(from_flags) & set(from_json))
+    if twice:
+        raise ValueError(f"channel option {', '.join(twice)} given both as a flag and in --channel-options")
+    return {**from_json, **from_flags}
+
+
+def checked_channel(spec: str, snr_db: float, options: dict[str, Any]) -> dict[str, Any]:
+    """Build the channel ``spec`` at ``snr_db`` with ``options`` and check it against the
+    :class:`contracts.Channel` protocol; returns the options it was built with (a registered channel's
+    defaults filled in, so the report says e.g. which erasure probability was used)."""
+    entry = CHANNELS.get(spec)
+    try:
+        channel = get_channel(spec, snr_db, **options)
+    except (ValueError, TypeError) as e:
+        given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
+        # a TypeError: what the path names is not a constructor taking (snr_db, **options)
+        hint = " (expected a class or factory (snr_db, **options) building a contracts.Channel)" if isinstance(e, TypeError) else ""
+        raise ValueError(f"--channel {spec}{' ' + given if given else ''}: {e}{hint}") from None
+    if not isinstance(channel, Channel):
+        raise ValueError(f"--channel {spec}: built a {type(channel).__name__}, not a contracts.Channel ({CHANNEL_CONTRACT})")
+    if entry.options is None:
+        return dict(options)
+    built = make_options(entry.options, options, owner=f"channel {entry.name!r}")
+    return asdict(built)
+
+
+def checked_source(spec: str, variance: float) -> Any:
+    """Build the source ``spec`` with ``variance`` and refuse it unless it is a scalar Gaussian
+    (:class:`synthetic.GaussianSource` of dim 1): the only source the study's bounds hold for."""
+    try:
+        SOURCES.get(spec)
+        source = get_source(spec, variance=variance)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"--source {spec}: {GAUSSIAN_ONLY}; it cannot be built that way ({e})") from None
+    if not isinstance(source, GaussianSource) or source.dim != 1:
+        kind = f"a {type(source).__name__} of dim {source.dim}"
+        raise ValueError(f"--source {spec}: {GAUSSIAN_ONLY}; it builds {kind}")
+    return source
+
+
+def _settings(args: argparse.Namespace, flags: dict[str, list[str]]) -> JSCCSettings:
     if not (math.isfinite(args.variance) and args.variance > 0):
         raise ValueError(f"--variance must be finite and > 0, got {args.variance}")
     if not (math.isfinite(args.rho) and args.rho > 0):
@@ -434,18 +531,11 @@ def _settings(args: argparse.Namespace) -> JSCCSettings:
         raise ValueError(f"--lr must be finite and > 0, got {args.lr}")
     if not (math.isfinite(args.init_noise) and args.init_noise >= 0):
         raise ValueError(f"--init-noise must be finite and >= 0, got {args.init_noise}")
-    params: dict[str, Any] = {}
-    if args.channel == "erasure":
-        if not 0 <= args.erasure_prob < 1:
-            raise ValueError(f"--erasure-prob must lie in [0, 1), got {args.erasure_prob}")
-        params["erasure_prob"] = args.erasure_prob
-    if args.channel == "rayleigh":
-        if args.coherence is not None and args.coherence < 1:
-            raise ValueError(f"--coherence must be >= 1, got {args.coherence}")
-        params["coherence"] = args.coherence
+    checked_source(args.source, args.variance)
+    params = checked_channel(args.channel, args.design_snr_db, channel_options(args, flags))
     return JSCCSettings(
         variance=args.variance, rho=args.rho, snr_db=list(args.snr_db), design_snr_db=args.design_snr_db,
-        channel=args.channel, channel_params=params,
+        source=args.source, channel=args.channel, channel_params=params,
         train=TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, schedule="constant", seed=args.seed),
         adapt_steps=adapt_steps, depth=args.depth, hidden=args.hidden, decoder_hidden=args.decoder_hidden,
         decoder_depth=args.decoder_depth, power_mode=args.power_mode, init_noise=args.init_noise, lift=args.lift,
@@ -457,13 +547,14 @@ def _settings(args: argparse.Namespace) -> JSCCSettings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the study; exit status 0, 1 if a point beats the bound beyond its CI or training diverged,
     2 on bad arguments."""
-    args, settings = parse_study_args(build_parser(), argv, _settings)
+    parser, flags = _parser_and_flags()
+    args, settings = parse_study_args(parser, argv, lambda a: _settings(a, flags))
     try:
         report = run_study(settings, progress=not args.no_progress)
     except TrainingDiverged as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
-    print(f"\nJSCC: gaussian source, variance {settings.variance:g}, {settings.channel} channel "
+    print(f"\nJSCC: {settings.source} source, variance {settings.variance:g}, {settings.channel} channel "
           f"{settings.channel_params or ''}, rho = {settings.rho:g} ({report['n_channel']} channel uses per "
           f"{report['n_source']} samples), trained at {settings.design_snr_db:g} dB. Distortion in dB re the variance.")
     print(format_table(report))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import platform
@@ -17,7 +18,9 @@ import numpy as np
 import torch
 
 from analysis.parallel import run_tasks
-from synthetic import SAMPLERS, get_sampler, student_t_mi_correction
+from contracts.interface import KnownMISampler
+from contracts.options import add_option_flags, options_from_flags
+from synthetic import SAMPLERS, get_sampler
 from estimators import ESTIMATORS, estimate_mi
 from analysis.cli import parse_study_args
 from analysis.plots import palette, styled_figure
@@ -69,10 +72,34 @@ class BenchSettings:
     critic: str = "separable"
     tau: float = 5.0
     patience: int = 10
+    # the sampler is built from ``source`` and ``source_options`` alone (its options dataclass fills the rest);
+    # ``dim`` (of x; ``dim_y`` of y) and ``df`` (the Student-t's, None for a sampler without one) describe
+    # what was built, for the table and the report, and are checked against it
+    source_options: dict[str, Any] = field(default_factory=dict)
     dim: int = 20
-    df: float = 5.0
+    dim_y: int | None = None
+    df: float | None = None
     quick: bool = False
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.dim_y is None:  # the built-in samplers have x and y of one dimension
+            self.dim_y = self.dim
+
+
+def build_sampler(settings: BenchSettings, mi: float) -> KnownMISampler:
+    """The known-MI sampler of ``settings`` at true MI ``mi`` nats, checked against the description
+    the settings carry (``dim``, ``dim_y``, ``df``), so that a hand-made :class:`BenchSettings` whose
+    description disagrees with its ``source_options`` fails loudly instead of mislabelling a report."""
+    sampler = get_sampler(settings.source, mi=mi, **settings.source_options)
+    described = {"dim": settings.dim, "dim_y": settings.dim_y}
+    built = {"dim": sampler.dim_x, "dim_y": sampler.dim_y}
+    if settings.df is not None:
+        described["df"], built["df"] = settings.df, getattr(sampler, "df", None)
+    if described != built:
+        raise ValueError(f"settings describe the sampler as {described} but {settings.source!r} with options "
+                         f"{settings.source_options} builds {built}: give its options in source_options")
+    return sampler
 
 
 def _options(settings: BenchSettings, method: str, seed: int) -> dict[str, Any]:
@@ -121,9 +148,7 @@ def run_task(settings: BenchSettings, mi: float, method: str, seed: int) -> dict
     between methods are not sampling noise of the data.
     """
     torch.set_num_threads(1)  # one thread per worker: cells run in parallel processes
-    # df is an option of student-t only
-    df = {"df": settings.df} if settings.source == "student-t" else {}
-    sampler = get_sampler(settings.source, mi=mi, dim=settings.dim, **df)
+    sampler = build_sampler(settings, mi)
     n = settings.ksg_samples if method == "ksg" else settings.samples
     x, y = sampler.sample(n, seed=seed)
     start = time.perf_counter()
@@ -234,7 +259,26 @@ def format_bias_matrix(cells: Sequence[dict[str, Any]], methods: Sequence[str], 
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def json_object(text: str) -> dict[str, Any]:
+    """Parse a flag's text as a JSON object (``'{"dim": 10}'``); anything else is a usage error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"dim\": 10}}', got {text!r}")
+    return value
+
+
+def _listing(entries: Sequence[Any]) -> str:
+    # argparse expands %-formats in help text: a summary's own % must survive as a literal
+    return "; ".join(f"{e.name}: {e.summary.rstrip('.')}" for e in entries).replace("%", "%%")
+
+
+def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
+    """The parser, and the sampler-option flags it took from the samplers' options dataclasses
+    (option name -> the samplers that take it)."""
+    samplers = list(SAMPLERS)
     p = argparse.ArgumentParser(
         prog="python -m analysis.mi_bench",
         description="Run MI estimators on sources of known mutual information (by default the Poole et al. 2019 "
@@ -242,11 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
         "repeats, mean interval and wall time. All numbers in nats.",
     )
     g = p.add_argument_group("grid")
-    g.add_argument("--source", choices=SAMPLERS.names(), default="staircase")
+    g.add_argument(
+        "--source", default="staircase", metavar="SAMPLER",
+        help=f"the known-MI sampler (default staircase): {_listing(samplers)}; or package.module:attribute, a class "
+        "or factory (mi, **options) giving dim_x, dim_y, mutual_information (nats) and sample(n, seed) -> (x, y)",
+    )
+    g.add_argument("--source-options", type=json_object, default=None, metavar="JSON",
+                   help="the sampler's options as a JSON object, e.g. '{\"dim\": 10}' (any sampler; a path sampler's "
+                   "only way to get options)")
     g.add_argument("--methods", nargs="+", default=None, help=f"estimators: {', '.join(ESTIMATORS.names())} or package.module:attribute (default: {' '.join(DEFAULT_METHODS)})")
     g.add_argument("--mis", type=float, nargs="+", default=None, help="true MI values, nats (default 2 4 6 8 10; --quick 2 6)")
-    g.add_argument("--dim", type=int, default=20, help="dimension of x and of y (default 20)")
-    g.add_argument("--df", type=float, default=5.0, help="student-t: degrees of freedom (default 5)")
     rep = g.add_mutually_exclusive_group()
     rep.add_argument("--seeds", type=int, nargs="+", default=None, help="explicit seeds, one repeat each")
     rep.add_argument("--repeats", type=int, default=None, help="repeats, seeds 0..R-1 (default 3; --quick 2)")
@@ -266,10 +315,54 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--quick", action="store_true", help="small settings for a smoke run (about a minute)")
     o.add_argument("--jobs", type=int, default=None, help="estimates run in parallel (default: CPU count, max 4)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
+    s = p.add_argument_group("sampler options", "each flag applies to the samplers its help names; the sampler's "
+                             "own default otherwise")
+    flags = add_option_flags(s, {e.name: e.options for e in samplers})
+    return p, flags
 
 
-def _settings(args: argparse.Namespace) -> BenchSettings:
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of the benchmark; its samplers and their flags come from :data:`synthetic.SAMPLERS`."""
+    return _parser_and_flags()[0]
+
+
+def _options_text(given: dict[str, Any], from_json: dict[str, Any]) -> str:
+    """The sampler options as the user gave them, for messages: flags as flags, the rest as JSON."""
+    parts = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k not in from_json]
+    if from_json:
+        parts.append(f"--source-options '{json.dumps(from_json)}'")
+    return " ".join(parts)
+
+
+def sampler_options(args: argparse.Namespace, flags: dict[str, list[str]]) -> dict[str, Any]:
+    """The chosen sampler's options from its flags and ``--source-options``; ValueError (exit 2) for an
+    unknown sampler, a flag the sampler does not take, or an option given both ways."""
+    try:
+        entry = SAMPLERS.get(args.source)  # a registered name, an entry point or package.module:attribute
+    except ValueError as e:
+        raise ValueError(f"--source: {e}") from None
+    from_flags = options_from_flags(args, entry.options, flags, f"sampler {entry.name!r}")
+    from_json = dict(args.source_options or {})
+    twice = sorted(set(from_flags) & set(from_json))
+    if twice:
+        raise ValueError(f"sampler option {', '.join(twice)} given both as a flag and in --source-options")
+    return {**from_json, **from_flags}
+
+
+def _built_samplers(source: str, options: dict[str, Any], from_json: dict[str, Any], mis: Sequence[float]) -> list[KnownMISampler]:
+    """The sampler at every MI of the grid, built now so that a bad option or an MI the sampler cannot
+    reach (the Student-t's floor) is refused before any estimate runs."""
+    built = []
+    for mi in mis:
+        try:
+            built.append(get_sampler(source, mi=mi, **options))
+        except (ValueError, TypeError) as e:  # TypeError: the object built is not a known-MI sampler
+            given = _options_text(options, from_json)
+            raise ValueError(f"--source {source}{' ' + given if given else ''} at --mis {mi:g}: {e}") from None
+    return built
+
+
+def _settings(args: argparse.Namespace, flags: dict[str, list[str]]) -> BenchSettings:
     quick = args.quick
     methods = args.methods or list(DEFAULT_METHODS)
     for m in methods:
@@ -288,7 +381,7 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
     steps = args.steps if args.steps is not None else (200 if quick else 4000)
     samples = args.samples if args.samples is not None else (4000 if quick else 32_000)
     ksg_samples = args.ksg_samples if args.ksg_samples is not None else (1000 if quick else 8000)
-    for name, value, low in (("--steps", steps, 1), ("--batch-size", args.batch_size, 2), ("--dim", args.dim, 1),
+    for name, value, low in (("--steps", steps, 1), ("--batch-size", args.batch_size, 2),
                              ("--patience", args.patience, 1), ("--ksg-k", args.ksg_k, 1)):
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
@@ -302,12 +395,8 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
         raise ValueError(f"--samples must be >= max(10 x --batch-size, 1280) = {max(10 * args.batch_size, 1280)}, got {samples}")
     if "ksg" in methods and ksg_samples <= args.ksg_k + 1:
         raise ValueError(f"--ksg-samples must be > --ksg-k + 1, got {ksg_samples}")
-    if args.source == "student-t":
-        if not (args.df > 0 and math.isfinite(args.df)):
-            raise ValueError(f"--df must be finite and > 0, got {args.df}")
-        c = student_t_mi_correction(args.df, args.dim, args.dim)
-        if min(mis) <= c:
-            raise ValueError(f"--mis must exceed the Student-t correction {c:.3f} nats (df={args.df}, dim={args.dim})")
+    source_options = sampler_options(args, flags)
+    first = _built_samplers(args.source, source_options, dict(args.source_options or {}), mis)[0]
     notes = []
     if steps != 4000:
         notes.append(f"{steps} steps per neural estimate, not the 4000 of Poole et al. 2019")
@@ -318,7 +407,8 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(
         source=args.source, mis=[float(m) for m in mis], methods=list(methods), seeds=list(seeds), steps=steps,
         batch_size=args.batch_size, lr=args.lr, samples=samples, ksg_samples=ksg_samples, ksg_k=args.ksg_k,
-        critic=args.critic, tau=args.tau, patience=args.patience, dim=args.dim, df=args.df, quick=quick, notes=notes,
+        critic=args.critic, tau=args.tau, patience=args.patience, source_options=source_options, dim=first.dim_x,
+        dim_y=first.dim_y, df=getattr(first, "df", None), quick=quick, notes=notes,
     )
 
 
@@ -343,8 +433,8 @@ def bench_report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit status 0, 2 on bad arguments, 130 if interrupted."""
-    parser = build_parser()
-    args, settings = parse_study_args(parser, argv, _settings)
+    parser, flags = _parser_and_flags()
+    args, settings = parse_study_args(parser, argv, lambda a: _settings(a, flags))
     tasks = len(settings.mis) * len(settings.methods) * len(settings.seeds)
     jobs = args.jobs if args.jobs is not None else min(4, mp.cpu_count(), tasks)
     if jobs < 1:
@@ -352,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     cells, interrupted = run_grid(settings, jobs=jobs, progress=not args.no_progress)
     runtime = time.perf_counter() - start
-    print(f"\nsource {settings.source}  dim {settings.dim} + {settings.dim}  unit: nats  "
+    print(f"\nsource {settings.source}  dim {settings.dim} + {settings.dim_y}  unit: nats  "
           f"steps {settings.steps}  batch K {settings.batch_size}  repeats {len(settings.seeds)}")
     print(format_table(cells, settings.batch_size))
     print("\nbias ± sd across repeats (nats):")
@@ -414,7 +504,7 @@ def plot_mi_bench(cells: Sequence[dict[str, Any]], settings: BenchSettings, path
             ax.set_visible(False)
         for ax in axes[:, 0]:
             ax.set_ylabel("estimate (nats)")
-        fig.suptitle(f"MI estimators on {settings.source} (dim {settings.dim}+{settings.dim}), batch {settings.batch_size}, "
+        fig.suptitle(f"MI estimators on {settings.source} (dim {settings.dim}+{settings.dim_y}), batch {settings.batch_size}, "
                      f"{settings.steps} steps, {len(settings.seeds)} seeds", fontsize=10)
 
 
