@@ -1,13 +1,16 @@
-"""What every analysis command does before its study runs: parse, validate, refuse bad arguments with exit 2."""
+"""What every analysis command does before its study runs: parse, validate, refuse bad arguments with
+exit 2; and how a command reads the options of the parts (sources, codecs, samplers, channels) it takes."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Sequence, TypeVar
+import json
+from typing import Any, Callable, Sequence, TypeVar
 
 from analysis.plots import check_figure_path
+from contracts import Entry, Registry, options_from_flags
 
-__all__ = ["parse_study_args"]
+__all__ = ["parse_study_args", "json_object", "part_listing", "part_options"]
 
 S = TypeVar("S")
 
@@ -43,3 +46,52 @@ def parse_study_args(
     except ValueError as e:  # json.JSONDecodeError is a ValueError too
         parser.error(str(e))
     return args, settings
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """An argparse type: the flag's text as a JSON object (``'{"dim": 10}'``); anything else is a usage error.
+
+    Example:
+        >>> json_object('{"dim": 10}')
+        {'dim': 10}
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"dim\": 10}}', got {text!r}")
+    return value
+
+
+def part_listing(entries: Sequence[Entry[Any]], sep: str = "; ") -> str:
+    """``name: summary`` for each part, for a flag's help (argparse expands %-formats in help text, so
+    a summary's own % is doubled to stay a literal).
+
+    Example:
+        >>> part_listing([Entry("awgn", object, summary="y = s + n.")])
+        'awgn: y = s + n'
+    """
+    return sep.join(f"{e.name}: {e.summary.rstrip('.')}" for e in entries).replace("%", "%%")
+
+
+def part_options(
+    args: argparse.Namespace, registry: Registry[Any], spec: str, flags: dict[str, list[str]], from_json: dict[str, Any] | None,
+    flag: str, json_flag: str,
+) -> dict[str, Any]:
+    """The options of the part ``spec`` names in ``registry``: those of its JSON flag, then the part's
+    own flags given on the command line.
+
+    Raises ``ValueError`` (exit 2 through :func:`parse_study_args`), naming ``flag``, for an unknown
+    part; naming the flag for one the chosen part does not take; and for an option given both ways.
+    """
+    try:
+        entry = registry.get(spec)  # a registered name, an entry point or package.module:attribute
+    except ValueError as e:
+        raise ValueError(f"{flag}: {e}") from None
+    given = options_from_flags(args, entry.options, flags, f"{registry.kind} {entry.name!r}")
+    from_json = dict(from_json or {})
+    twice = sorted(set(given) & set(from_json))
+    if twice:
+        raise ValueError(f"{registry.kind} option {', '.join(twice)} given both as a flag and in {json_flag}")
+    return {**from_json, **given}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -16,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from contracts.interface import Channel
-from contracts.options import add_option_flags, make_options, options_from_flags
+from contracts.options import add_option_flags, make_options
 from contracts.stats import Z_95
 from ibflow import CHANNELS, TrainConfig, TrainingDiverged, get_channel
 from ibflow.channel import (
@@ -37,7 +36,7 @@ from ibflow.channel import (
     train_separation_codec,
 )
 from synthetic import SOURCES, GaussianSource, get_source
-from analysis.cli import parse_study_args
+from analysis.cli import json_object, parse_study_args, part_listing, part_options
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 
@@ -365,22 +364,6 @@ def plot_jscc(report: dict[str, Any], path: str | Path) -> None:
         ax.legend(fontsize=8, loc="lower left")
 
 
-def json_object(text: str) -> dict[str, Any]:
-    """Parse a flag's text as a JSON object (``'{"erasure_prob": 0.2}'``); anything else is a usage error."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"erasure_prob\": 0.2}}', got {text!r}")
-    return value
-
-
-def _listing(entries: Sequence[Any]) -> str:
-    # argparse expands %-formats in help text: a summary's own % must survive as a literal
-    return "; ".join(f"{e.name}: {e.summary.rstrip('.')}" for e in entries).replace("%", "%%")
-
-
 def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     """The parser, and the channel-option flags it took from the channels' options dataclasses
     (option name -> the channels that take it)."""
@@ -405,7 +388,7 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     src.add_argument("--design-snr-db", type=float, default=10.0,
                      help="SNR the codec is trained at and the separation baseline is designed for (default 10)")
     src.add_argument("--channel", default="awgn", metavar="CHANNEL",
-                     help=f"the channel (default awgn): {_listing(channels)}; or package.module:attribute, "
+                     help=f"the channel (default awgn): {part_listing(channels)}; or package.module:attribute, "
                      f"{CHANNEL_CONTRACT}. Separation and the linear scheme are computed for awgn only")
     src.add_argument("--channel-options", type=json_object, default=None, metavar="JSON",
                      help="the channel's options (after snr_db) as a JSON object (any channel; a path channel's only "
@@ -454,16 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
 def channel_options(args: argparse.Namespace, flags: dict[str, list[str]]) -> dict[str, Any]:
     """The chosen channel's options from its flags and ``--channel-options``; ValueError (exit 2) for an
     unknown channel, a flag the channel does not take, or an option given both ways."""
-    try:
-        entry = CHANNELS.get(args.channel)  # a registered name, an entry point or package.module:attribute
-    except ValueError as e:
-        raise ValueError(f"--channel: {e}") from None
-    from_flags = options_from_flags(args, entry.options, flags, f"channel {entry.name!r}")
-    from_json = dict(args.channel_options or {})
-    twice = sorted(set(from_flags) & set(from_json))
-    if twice:
-        raise ValueError(f"channel option {', '.join(twice)} given both as a flag and in --channel-options")
-    return {**from_json, **from_flags}
+    return part_options(args, CHANNELS, args.channel, flags, args.channel_options, "--channel", "--channel-options")
 
 
 def checked_channel(spec: str, snr_db: float, options: dict[str, Any]) -> dict[str, Any]:

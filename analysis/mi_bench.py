@@ -19,10 +19,10 @@ import torch
 
 from analysis.parallel import run_tasks
 from contracts.interface import KnownMISampler
-from contracts.options import add_option_flags, options_from_flags
+from contracts.options import add_option_flags
 from synthetic import SAMPLERS, get_sampler
 from estimators import ESTIMATORS, estimate_mi
-from analysis.cli import parse_study_args
+from analysis.cli import json_object, parse_study_args, part_listing, part_options
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 
@@ -259,22 +259,6 @@ def format_bias_matrix(cells: Sequence[dict[str, Any]], methods: Sequence[str], 
     return "\n".join(lines)
 
 
-def json_object(text: str) -> dict[str, Any]:
-    """Parse a flag's text as a JSON object (``'{"dim": 10}'``); anything else is a usage error."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"dim\": 10}}', got {text!r}")
-    return value
-
-
-def _listing(entries: Sequence[Any]) -> str:
-    # argparse expands %-formats in help text: a summary's own % must survive as a literal
-    return "; ".join(f"{e.name}: {e.summary.rstrip('.')}" for e in entries).replace("%", "%%")
-
-
 def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     """The parser, and the sampler-option flags it took from the samplers' options dataclasses
     (option name -> the samplers that take it)."""
@@ -288,7 +272,7 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     g = p.add_argument_group("grid")
     g.add_argument(
         "--source", default="staircase", metavar="SAMPLER",
-        help=f"the known-MI sampler (default staircase): {_listing(samplers)}; or package.module:attribute, a class "
+        help=f"the known-MI sampler (default staircase): {part_listing(samplers)}; or package.module:attribute, a class "
         "or factory (mi, **options) giving dim_x, dim_y, mutual_information (nats) and sample(n, seed) -> (x, y)",
     )
     g.add_argument("--source-options", type=json_object, default=None, metavar="JSON",
@@ -337,16 +321,7 @@ def _options_text(given: dict[str, Any], from_json: dict[str, Any]) -> str:
 def sampler_options(args: argparse.Namespace, flags: dict[str, list[str]]) -> dict[str, Any]:
     """The chosen sampler's options from its flags and ``--source-options``; ValueError (exit 2) for an
     unknown sampler, a flag the sampler does not take, or an option given both ways."""
-    try:
-        entry = SAMPLERS.get(args.source)  # a registered name, an entry point or package.module:attribute
-    except ValueError as e:
-        raise ValueError(f"--source: {e}") from None
-    from_flags = options_from_flags(args, entry.options, flags, f"sampler {entry.name!r}")
-    from_json = dict(args.source_options or {})
-    twice = sorted(set(from_flags) & set(from_json))
-    if twice:
-        raise ValueError(f"sampler option {', '.join(twice)} given both as a flag and in --source-options")
-    return {**from_json, **from_flags}
+    return part_options(args, SAMPLERS, args.source, flags, args.source_options, "--source", "--source-options")
 
 
 def _built_samplers(source: str, options: dict[str, Any], from_json: dict[str, Any], mis: Sequence[float]) -> list[KnownMISampler]:

@@ -10,7 +10,6 @@ sandwich, binned rate, real bitstream); any other codec through the codec contra
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing as mp
 import sys
@@ -24,10 +23,10 @@ import torch
 
 from analysis.measure import draw, measure_operational, measure_point, source_parameters, source_variances
 from analysis.parallel import run_tasks
-from analysis.cli import parse_study_args
+from analysis.cli import json_object, parse_study_args, part_listing, part_options
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
-from contracts import Entry, add_option_flags, make_options, options_from_flags
+from contracts import add_option_flags, make_options
 from ibflow import CODECS, FlowCodec, TrainConfig, TrainingDiverged, get_codec, train
 from synthetic import SOURCES, Source, get_source
 
@@ -242,40 +241,16 @@ def plot_rd_gap(source: Source, points: Sequence[dict[str, Any]], path: str | Pa
             ax2.legend(fontsize=7)
 
 
-def _json_object(text: str | None, flag: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    value = json.loads(text)  # a JSONDecodeError is a ValueError: exit 2
-    if not isinstance(value, dict):
-        raise ValueError(f"{flag} must be a JSON object such as '{{\"variance\": 2}}', got {text!r}")
-    return value
-
-
-def _part_options(args: argparse.Namespace, entry: Entry[Any], flags: dict[str, list[str]], json_flag: str) -> dict[str, Any]:
-    """A part's options: those of ``json_flag`` (a JSON object), then its own flags given."""
-    options = _json_object(getattr(args, json_flag.lstrip("-").replace("-", "_")), json_flag)
-    given = options_from_flags(args, entry.options, flags, f"{entry.name!r}")
-    twice = sorted(set(options) & set(given))
-    if twice:
-        raise ValueError(f"{', '.join(twice)} given both as a flag and in {json_flag}")
-    return {**options, **given}
-
-
 def source_params(args: argparse.Namespace) -> dict[str, Any]:
     """Source parameters from the command line (only the ones given): ``--params`` JSON, then the
     source's own flags."""
-    return _part_options(args, SOURCES.get(args.source), args.source_flags, "--params")
+    return part_options(args, SOURCES, args.source, args.source_flags, args.params, "--source", "--params")
 
 
 def codec_options(args: argparse.Namespace) -> dict[str, Any]:
     """Codec options from the command line (only the ones given): ``--codec-options`` JSON, then the
     codec's own flags."""
-    return _part_options(args, CODECS.get(args.codec), args.codec_flags, "--codec-options")
-
-
-def _listing(entries: Sequence[Entry[Any]]) -> str:
-    width = max(len(e.name) for e in entries)
-    return "\n".join(f"  {e.name:<{width}}  {e.summary}" for e in entries)
+    return part_options(args, CODECS, args.codec, args.codec_flags, args.codec_options, "--codec", "--codec-options")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,12 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     codec with its one-line summary, and one flag per option any of them takes."""
     sources = list(SOURCES)
     codecs = [CODECS.get(name) for name in CODECS.tagged("vector")]
+    nl = "\n  "
     p = argparse.ArgumentParser(
         prog="python -m analysis.rd_gap",
         description="Train codecs across beta on a source with known R(D) and report the gap to R(D). A FlowCodec is "
         "measured four ways (E KL, the I(X;Z) sandwich, binned rate, real bitstream); any other codec by its real "
         "bytes against R(D) at its decoded distortion. Rates in bits per sample.",
-        epilog=f"sources:\n{_listing(sources)}\n\ncodecs:\n{_listing(codecs)}\n\nA source or codec may also be a "
+        epilog=f"sources:\n  {part_listing(sources, sep=nl)}\n\ncodecs:\n  {part_listing(codecs, sep=nl)}\n\nA source or codec may also be a "
         "package.module:attribute path: a source factory taking its parameters as keywords (--params), a codec class or "
         "factory called as make(dim, **options) (--codec-options) that keeps the codec contract "
         "(forward -> {x_hat, likelihoods or rate}, compress, decompress).",
@@ -297,12 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("source", "each flag applies to the sources its help names")
     src.add_argument("--source", default="gaussian", metavar="SOURCE",
                      help=f"one of {', '.join(e.name for e in sources)}, or package.module:attribute (default: gaussian)")
-    src.add_argument("--params", type=str, help="the source's parameters as one JSON object")
+    src.add_argument("--params", type=json_object, metavar="JSON", help="the source's parameters as one JSON object")
     source_flags = add_option_flags(src, {e.name: e.options for e in sources})
     cod = p.add_argument_group("codec and training", "each codec flag applies to the codecs its help names")
     cod.add_argument("--codec", default="flowcodec", metavar="CODEC",
                      help=f"one of {', '.join(e.name for e in codecs)}, or package.module:attribute (default: flowcodec)")
-    cod.add_argument("--codec-options", type=str, help="the codec's options as one JSON object")
+    cod.add_argument("--codec-options", type=json_object, metavar="JSON", help="the codec's options as one JSON object")
     cod.add_argument("--betas", type=float, nargs="+", help="rate multipliers (default: six spanning low to high rate)")
     cod.add_argument("--steps", type=int, default=None, help="training steps per point (default 800; --quick 150)")
     cod.add_argument("--batch-size", type=int, default=2048)

@@ -58,8 +58,16 @@ def load_attribute(spec: str) -> Any:
 
 
 def _summary(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    """The docstring's first paragraph on one line (its first line alone may stop mid-sentence).
+
+    Example:
+        >>> def f(): ...
+        >>> f.__doc__ = "y = h s + n: the real Rayleigh\\n    block-fading channel.\\n\\n    More."
+        >>> _summary(f)
+        'y = h s + n: the real Rayleigh block-fading channel.'
+    """
+    doc = (inspect.getdoc(obj) or "").strip()
+    return " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
 
 
 @dataclass(frozen=True)

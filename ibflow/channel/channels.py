@@ -247,7 +247,9 @@ def _expected_fading_factor(snr: float, exponent: float) -> float:
     return value
 
 
-@register_channel("rayleigh", options=RayleighOptions)
+@register_channel(
+    "rayleigh", options=RayleighOptions, summary="y = h s + n, the real Rayleigh block-fading channel, gain known at the receiver."
+)
 class RayleighBlockFadingChannel(Channel):
     """y = h s + n: the real Rayleigh block-fading channel. The amplitude h = sqrt(g), g ~ Exp(1)
     (so E h^2 = 1 and the average SNR is P/N), is constant over ``coherence`` consecutive symbols of
@@ -299,7 +301,9 @@ class RayleighBlockFadingChannel(Channel):
         return super().extra_repr() + f", coherence={self.coherence}"
 
 
-@register_channel("erasure", options=ErasureOptions)
+@register_channel(
+    "erasure", options=ErasureOptions, summary="Each symbol erased with probability erasure_prob (known at the receiver), AWGN otherwise."
+)
 class ErasureChannel(Channel):
     """Each symbol is erased independently with probability ``erasure_prob`` (the receiver gets 0
     and knows which symbols were erased: ``state`` is the 0/1 received mask); the others pass an

@@ -44,7 +44,12 @@ class QuantizedImageOptions:
     distortion: DistortionKind = field(default="mse", metadata={"help": "training distortion"})
 
 
-@register_codec("quantized-image", options=QuantizedImageOptions, tags=("image",))
+@register_codec(
+    "quantized-image",
+    options=QuantizedImageOptions,
+    tags=("image",),
+    summary="Ballé et al. 2018's factorized-prior image codec: rounding, a factorized entropy model, ANS.",
+)
 class QuantizedImageCodec(nn.Module):
     """The classic learned codec (Ballé et al. 2018, "factorized prior" model, with ReLU in place of GDN):
     y = g_a(x) at 1/8 resolution, y_hat = round(y) at test time and y + U(-1/2, 1/2) in training

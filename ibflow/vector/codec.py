@@ -71,7 +71,12 @@ class FlowCodecOptions:
     distortion: str = field(default="mse", metadata={"help": "per-sample distortion", "choices": tuple(DISTORTIONS)})
 
 
-@register_codec("flowcodec", options=FlowCodecOptions, tags=("vector",))
+@register_codec(
+    "flowcodec",
+    options=FlowCodecOptions,
+    tags=("vector",),
+    summary="Flow encoder, Gaussian latent noise, flow prior; trained on D + beta E KL without quantization.",
+)
 class FlowCodec(NoisyLatentModule):
     """A codec trained without quantization (DESIGN.md, "the chain every report shows").
 
