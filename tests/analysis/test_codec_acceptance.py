@@ -19,8 +19,8 @@ GAP_BITS = 0.02
 
 
 def settings(source: str, params: dict, decoder: str = "learned", **kw) -> SweepSettings:
-    return SweepSettings(source, params, betas=[], train=TrainConfig(seed=0), decoder=decoder,
-                         n_eval=N_EVAL, **kw)
+    return SweepSettings(source, params, betas=[], train=TrainConfig(seed=0), codec="flowcodec",
+                         codec_options={"decoder": decoder}, n_eval=N_EVAL, **kw)
 
 
 @pytest.fixture(scope="module")
