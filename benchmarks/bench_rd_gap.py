@@ -10,13 +10,10 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from analysis import rd_gap  # noqa: E402
+from analysis import rd_gap
 
 OUT = Path(__file__).resolve().parent / "results"
 RUNS = {

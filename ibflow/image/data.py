@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -133,5 +132,3 @@ class CropSampler:
             crops.append(crop.flip(-1) if rng.random() < 0.5 else crop)
         return torch.stack(crops).to(self.device)
 
-
-Sampler = Callable[[int, int], Tensor]
