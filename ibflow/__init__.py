@@ -10,7 +10,6 @@ import importlib
 from typing import Any
 
 from contracts import BitstreamError, CodecLoss
-from ibflow import flows as layers
 from ibflow.checkpoint import load_checkpoint, save_checkpoint
 from ibflow.flows import (
     ActNorm,
@@ -57,7 +56,6 @@ __all__ = [
     "CHANNELS",
     "register_channel",
     "get_channel",
-    "layers",
     "Flow",
     "ActNorm",
     "LULinear",

@@ -10,6 +10,7 @@ import torch
 from scipy import integrate, stats
 from torch import Tensor
 
+from estimators.knn import kl_entropy
 from ibflow import FlowCodec
 from ibflow.vector import Measurement
 from analysis.claims.common import BITS, CLAIMS, CONDITIONAL, ClaimResult, ClaimsSettings, FAILS, HOLDS, K_SE, TrainedCodecs
@@ -293,8 +294,6 @@ def check_claim2(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
 
 
 def check_claim4(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
-    from estimators.mi import kl_entropy
-
     codec, src = tc.main, tc.source
     x = src.sample(settings.n_eval, seed=settings.seed + 41)
     with torch.no_grad():
