@@ -4,13 +4,12 @@ exit 2; and how a command reads the options of the parts (sources, codecs, sampl
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, Callable, Sequence, TypeVar
 
 from analysis.plots import check_figure_path
-from contracts import Entry, Registry, options_from_flags
+from contracts import Entry, Registry, json_object, options_from_flags
 
-__all__ = ["parse_study_args", "json_object", "part_listing", "part_options"]
+__all__ = ["parse_study_args", "json_object", "part_listing", "part_options"]  # json_object: contracts.options
 
 S = TypeVar("S")
 
@@ -46,22 +45,6 @@ def parse_study_args(
     except ValueError as e:  # json.JSONDecodeError is a ValueError too
         parser.error(str(e))
     return args, settings
-
-
-def json_object(text: str) -> dict[str, Any]:
-    """An argparse type: the flag's text as a JSON object (``'{"dim": 10}'``); anything else is a usage error.
-
-    Example:
-        >>> json_object('{"dim": 10}')
-        {'dim': 10}
-    """
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"dim\": 10}}', got {text!r}")
-    return value
 
 
 def part_listing(entries: Sequence[Entry[Any]], sep: str = "; ") -> str:

@@ -121,6 +121,18 @@ def run_sweep(settings: SweepSettings, jobs: int = 1, progress: bool = True) -> 
     return sorted(points, key=lambda p: p["beta"]), interrupted
 
 
+def _rows(points: Sequence[dict[str, Any]], exact_rd: bool, row: Any) -> list[str]:
+    """One table line per point: ``row(point, R(D) cell)``, or the error of a point that failed."""
+    lines = []
+    for p in points:
+        if "error" in p:
+            lines.append(f"{p['beta']:>7g}  {p['error']}")
+            continue
+        rd = format_number(p["rd_lower"]) if exact_rd else f"[{format_number(p['rd_lower'])}, {format_number(p['rd_upper'])}]"
+        lines.append(row(p, rd))
+    return lines
+
+
 def _flag(p: dict[str, Any]) -> str:
     return "VIOLATION" if p["violations"] else ("ok" if p["gap"] <= GAP_TARGET_BITS else "gap>target")
 
@@ -130,18 +142,15 @@ def format_operational_table(points: Sequence[dict[str, Any]], exact_rd: bool) -
     decoded output, R(D) there, the model's own rate, the real bytes, and the gap bytes - R(D)."""
     rd_head = "R(D)" if exact_rd else "R(D) [lo, up]"
     head = f"{'beta':>7} {'D':>8} {'D*':>8} {rd_head:>17} {'model rate':>11} {'operational':>12} {'gap':>8} {'decoded':>8}  flag"
-    lines = []
-    for p in points:
-        if "error" in p:
-            lines.append(f"{p['beta']:>7g}  {p['error']}")
-            continue
-        rd = format_number(p["rd_lower"]) if exact_rd else f"[{format_number(p['rd_lower'])}, {format_number(p['rd_upper'])}]"
+
+    def row(p: dict[str, Any], rd: str) -> str:
         decoded = {True: "exact", False: "NO", None: "-"}[p["decoded_exactly"]]
-        lines.append(
+        return (
             f"{p['beta']:>7g} {p['distortion']:>8.4f} {format_number(p['distortion_theory']):>8} {rd:>17} "
             f"{format_number(p['rate_model']):>11} {p['rate_operational']:>12.4f} {p['gap']:>+8.4f} {decoded:>8}  {_flag(p)}"
         )
-    return ruled_table(head, lines)
+
+    return ruled_table(head, _rows(points, exact_rd, row))
 
 
 def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
@@ -154,12 +163,8 @@ def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
         f"{'beta':>7} {'D':>8} {'D*':>8} {rd_head:>17} {'E KL ±95%':>17} {'I(X;Z) sandwich':>17} "
         f"{'binned (D)':>17} {'coded (D)':>17} {'gap = prior + channel':>26}  flag"
     )
-    lines = []
-    for p in points:
-        if "error" in p:
-            lines.append(f"{p['beta']:>7g}  {p['error']}")
-            continue
-        rd = format_number(p["rd_lower"]) if exact_rd else f"[{format_number(p['rd_lower'])}, {format_number(p['rd_upper'])}]"
+
+    def row(p: dict[str, Any], rd: str) -> str:
         kl_half = 0.5 * (p["rate_kl_ci"][1] - p["rate_kl_ci"][0])
         gap = f"{p['gap']:+.4f} = {p['gap_prior']:+.4f} {p['gap_channel']:+.4f}"
         flag = _flag(p)
@@ -167,11 +172,12 @@ def format_table(points: Sequence[dict[str, Any]], exact_rd: bool) -> str:
         mi = f"[{p['mi_lower']:.4f},{p['mi_upper']:.4f}]"
         binned = f"{p['rate_binned']:.4f} ({p['distortion_binned']:.4f})"
         coded = f"{p['rate_coded']:.4f} ({p['distortion_coded']:.4f})"
-        lines.append(
+        return (
             f"{p['beta']:>7g} {p['distortion']:>8.4f} {format_number(p['distortion_theory']):>8} {rd:>17} {kl:>17} "
             f"{mi:>17} {binned:>17} {coded:>17} {gap:>26}  {flag}"
         )
-    return ruled_table(head, lines)
+
+    return ruled_table(head, _rows(points, exact_rd, row))
 
 
 def _draw_bound_chain(ax: Any, points: Sequence[dict[str, Any]], pal: Sequence[Any]) -> None:

@@ -19,7 +19,7 @@ from contracts.interface import (
     TabulatedSource,
     TrainableCodec,
 )
-from contracts.options import OptionSpec, add_option_flags, make_options, option_specs, options_from_flags
+from contracts.options import OptionSpec, add_option_flags, json_object, make_options, option_specs, options_from_flags
 from contracts.registry import Entry, Registry, UnknownPartError, is_attribute_path, load_attribute
 from contracts.stats import Z_95, mean_se, normal_interval, normal_quantile
 
@@ -42,6 +42,7 @@ __all__ = [
     "make_options",
     "option_specs",
     "options_from_flags",
+    "json_object",
     "Entry",
     "Registry",
     "UnknownPartError",

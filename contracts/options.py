@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-__all__ = ["OptionSpec", "option_specs", "make_options", "add_option_flags", "options_from_flags"]
+__all__ = ["OptionSpec", "option_specs", "make_options", "add_option_flags", "options_from_flags", "json_object"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,3 +175,20 @@ def options_from_flags(args: argparse.Namespace, options: type | None, flags: Ma
             raise ValueError(f"--{name.replace('_', '-')} does not apply to {owner} (it is an option of {', '.join(parts)})")
         values[name] = tuple(value) if isinstance(value, list) else value
     return values
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """An argparse type for a part's options given as one JSON object (``--options '{"k": 5}'``);
+    anything else is a usage error naming the flag.
+
+    Example:
+        >>> json_object('{"k": 5}')
+        {'k': 5}
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"k\": 5}}', got {text!r}")
+    return value

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from contracts.options import add_option_flags, option_specs, options_from_flags
+from contracts.options import add_option_flags, json_object, option_specs, options_from_flags
 
 from .registry import ESTIMATORS, estimate_mi
 from .training import paired_arrays
@@ -39,16 +39,6 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"k\": 5}}', got {text!r}")
-    return value
-
-
 def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     entries = list(ESTIMATORS)
     width = max(len(e.name) for e in entries)
@@ -68,7 +58,7 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         metavar="METHOD",
         help=f"one of {', '.join(e.name for e in entries)} (listed below), or package.module:attribute (default: ksg)",
     )
-    p.add_argument("--options", type=_json_object, default=None, metavar="JSON", help="the method's options as a JSON object")
+    p.add_argument("--options", type=json_object, default=None, metavar="JSON", help="the method's options as a JSON object")
     p.add_argument("--bits", action="store_true", help="print bits instead of nats")
     p.add_argument("--json", default=None, help="also write the result to this JSON path")
     g = p.add_argument_group("method options", "each flag applies to the methods its help names; the method's own default otherwise")

@@ -29,13 +29,6 @@ def pair(tmp_path: Path) -> tuple[str, str]:
     return str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
 
 
-def small_flags(name: str) -> list[str]:
-    """Few training steps of a small model, for the flags the method has."""
-    fields = {f.name for f in dataclasses.fields(ESTIMATORS.get(name).options)}
-    small = {"steps": "20", "hidden": "16", "batch_size": "32"}
-    return [arg for k, v in small.items() if k in fields for arg in ("--" + k.replace("_", "-"), v)]
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
