@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import sys
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
@@ -14,11 +15,14 @@ from tqdm.auto import tqdm
 __all__ = ["run_tasks"]
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: a terminal's Ctrl-C reaches the whole process group, but only the parent
+def _init_worker() -> None:
+    """Worker initializer. A terminal's Ctrl-C reaches the whole process group, but only the parent
     decides what an interrupt means (it keeps the finished results and stops the workers), so the
-    workers do not turn it into tracebacks of their own."""
+    workers ignore it instead of turning it into tracebacks of their own. And tqdm's lock (a bar in
+    a task) is a thread lock here, not a multiprocessing one: a worker that is terminated cannot
+    release a named semaphore, which the resource tracker would then report as leaked."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(threading.RLock())
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
@@ -30,6 +34,7 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     executor's own map of pid -> Process, read before ``shutdown`` clears it.
     """
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # cleared by shutdown, like _processes
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
@@ -39,6 +44,8 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():  # SIGTERM ignored or stuck in C code: SIGKILL cannot be
             process.kill()
             process.join()
+    if manager is not None:  # it sees the workers gone and releases the queues (else: "leaked semaphore" warnings)
+        manager.join(timeout=5)
 
 
 def run_tasks(
@@ -85,7 +92,7 @@ def run_tasks(
             for t in tasks:
                 finished(fn(*t, *inline_extra))
         elif tasks:
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_ignore_sigint)
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker)
             try:
                 pending: set[Future[Any]] = {pool.submit(fn, *t) for t in tasks}
                 while pending:
