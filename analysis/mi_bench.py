@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from analysis.parallel import run_tasks
+from analysis.points_log import LoggedPoints, PointsLog, open_points_log, points_log_path, settings_hash
 from contracts.interface import KnownMISampler
 from contracts.options import add_option_flags
 from synthetic import SAMPLERS, get_sampler
@@ -33,6 +34,7 @@ __all__ = [
     "run_task",
     "run_grid",
     "bench_report",
+    "run_settings_hash",
     "summarize",
     "format_table",
     "format_bias_matrix",
@@ -202,14 +204,44 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return cell
 
 
-def run_grid(settings: BenchSettings, jobs: int = 1, progress: bool = True) -> tuple[list[dict[str, Any]], bool]:
-    """Every (MI, method, seed) estimate, summarised per (MI, method); returns (cells, interrupted)."""
+def _run_key(mi: float, method: str, seed: int) -> list[Any]:
+    """The key a run is logged under (a JSON list)."""
+    return [mi, method, seed]
+
+
+def run_settings_hash(settings: BenchSettings) -> str:
+    """The hash a benchmark's runs are logged under: every setting that determines a run, so not the
+    grid (mis, methods, seeds: each run's key) or what only describes the settings (quick, notes)."""
+    determining = {k: v for k, v in asdict(settings).items() if k not in ("mis", "methods", "seeds", "quick", "notes")}
+    return settings_hash("mi_bench", determining)
+
+
+def run_grid(
+    settings: BenchSettings, jobs: int = 1, progress: bool = True,
+    points_log: PointsLog | None = None, logged: LoggedPoints | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Every (MI, method, seed) estimate, summarised per (MI, method); returns (cells, interrupted).
+
+    Each run is appended to ``points_log`` (if given) as it finishes; a run found in ``logged`` (an
+    earlier run's, :mod:`analysis.points_log`) is taken from there instead of being run again."""
     tasks = [(mi, m, s) for mi in settings.mis for m in settings.methods for s in settings.seeds]
+    runs: list[dict[str, Any]] = []
+    missing = []
+    for t in tasks:
+        run = logged.take(_run_key(*t)) if logged is not None else None
+        if run is None:
+            missing.append(t)
+        else:
+            runs.append(run)
     # slow (neural) tasks first so a worker pool does not end on one long straggler
-    order = sorted(tasks, key=lambda t: (t[1] == "ksg", -t[0]))
-    runs, interrupted = run_tasks(
-        run_task, [(settings, *t) for t in order], jobs, progress, desc=f"mi_bench[{settings.source}]"
+    order = sorted(missing, key=lambda t: (t[1] == "ksg", -t[0]))
+    on_result = None if points_log is None else (
+        lambda r: points_log.append(_run_key(r["mi"], r["method"], r["seed"]), r))
+    new_runs, interrupted = run_tasks(
+        run_task, [(settings, *t) for t in order], jobs, progress, desc=f"mi_bench[{settings.source}]",
+        on_result=on_result,
     )
+    runs += new_runs
     cells = []
     for mi in settings.mis:
         for m in settings.methods:
@@ -299,6 +331,11 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     o.add_argument("--quick", action="store_true", help="small settings for a smoke run (about a minute)")
     o.add_argument("--jobs", type=int, default=None, help="estimates run in parallel (default: CPU count, max 4)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--resume", action="store_true",
+                   help="continue an interrupted or failed run: rerun with the same arguments and --resume, and only "
+                   "the estimates missing from its log are run. Every run with --json logs each estimate as it "
+                   "finishes, one JSON line, to JSON.points.jsonl beside it; without --json no log is written. A log "
+                   "of other settings is refused (exit 2); no log: every estimate runs")
     s = p.add_argument_group("sampler options", "each flag applies to the samplers its help names; the sampler's "
                              "own default otherwise")
     flags = add_option_flags(s, {e.name: e.options for e in samplers})
@@ -414,8 +451,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = args.jobs if args.jobs is not None else min(4, mp.cpu_count(), tasks)
     if jobs < 1:
         parser.error(f"--jobs must be >= 1, got {jobs}")
+    log_path = points_log_path(args.json)
+    if args.resume and log_path is None:
+        parser.error("--resume needs --json: the log of estimates it continues from lives beside it")
+    try:
+        points_log, logged = open_points_log(log_path, run_settings_hash(settings), resume=args.resume)
+    except ValueError as e:
+        parser.error(f"--resume: {e}")
+    except OSError as e:  # before any estimate: an unwritable log would lose every one
+        parser.error(f"cannot write the log of estimates {log_path}: {e}")
     start = time.perf_counter()
-    cells, interrupted = run_grid(settings, jobs=jobs, progress=not args.no_progress)
+    cells, interrupted = run_grid(settings, jobs=jobs, progress=not args.no_progress, points_log=points_log,
+                                  logged=logged)
     runtime = time.perf_counter() - start
     print(f"\nsource {settings.source}  dim {settings.dim} + {settings.dim_y}  unit: nats  "
           f"steps {settings.steps}  batch K {settings.batch_size}  repeats {len(settings.seeds)}")

@@ -1,16 +1,51 @@
 """Run independent tasks in this process or in spawned worker processes, with a progress bar and a
-clean Ctrl-C (the finished results are kept)."""
+clean Ctrl-C (the finished results are kept, the running workers are stopped)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
 __all__ = ["run_tasks"]
+
+
+def _init_worker() -> None:
+    """Worker initializer. A terminal's Ctrl-C reaches the whole process group, but only the parent
+    decides what an interrupt means (it keeps the finished results and stops the workers), so the
+    workers ignore it instead of turning it into tracebacks of their own. And tqdm's lock (a bar in
+    a task) is a thread lock here, not a multiprocessing one: a worker that is terminated cannot
+    release a named semaphore, which the resource tracker would then report as leaked."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(threading.RLock())
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the tasks not started and end the running ones now.
+
+    ``shutdown(wait=False, cancel_futures=True)`` alone leaves running workers computing until their
+    task ends (and the interpreter's exit then waits for them), so their processes are terminated too.
+    Python 3.11 has no public handle on them (3.14 adds ``terminate_workers``): ``_processes`` is the
+    executor's own map of pid -> Process, read before ``shutdown`` clears it.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # cleared by shutdown, like _processes
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():  # SIGTERM ignored or stuck in C code: SIGKILL cannot be
+            process.kill()
+            process.join()
+    if manager is not None:  # it sees the workers gone and releases the queues (else: "leaked semaphore" warnings)
+        manager.join(timeout=5)
 
 
 def run_tasks(
@@ -20,32 +55,59 @@ def run_tasks(
     progress: bool = True,
     desc: str = "tasks",
     inline_extra: tuple = (),
+    on_result: Callable[[Any], None] | None = None,
 ) -> tuple[list[Any], bool]:
     """``fn(*task)`` for every task; returns (results in completion order, interrupted).
 
     With ``jobs > 1`` tasks run in spawned processes (safe with torch's thread pools, the same on
     every OS). ``inline_extra`` is appended to the arguments only when running in this process
     (e.g. a flag that turns on nested progress bars, which would garble output from workers).
+    ``on_result(result)`` is called in this process as each result arrives, before the next is
+    awaited (e.g. to write it to a log, so that it survives whatever happens later).
+
+    A KeyboardInterrupt (Ctrl-C) cancels the tasks not started, terminates the workers running
+    others, and returns the results finished so far with ``interrupted=True``. Any other error (of a
+    task or of ``on_result``) stops the workers the same way and is raised; the results already
+    passed to ``on_result`` are all that is kept.
+
+    Example:
+        >>> seen = []
+        >>> run_tasks(pow, [(2, 3), (3, 2)], progress=False, on_result=seen.append)
+        ([8, 9], False)
+        >>> seen
+        [8, 9]
     """
     results: list[Any] = []
     interrupted = False
+
+    def finished(result: Any) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+        bar.update()
+
     bar = tqdm(total=len(tasks), desc=desc, disable=not progress)
     try:
         if jobs <= 1:
             for t in tasks:
-                results.append(fn(*t, *inline_extra))
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(fn, *t) for t in tasks]
-                try:
-                    for fut in as_completed(futures):
-                        results.append(fut.result())
-                        bar.update()
-                except KeyboardInterrupt:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+                finished(fn(*t, *inline_extra))
+        elif tasks:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+            try:
+                pending: set[Future[Any]] = {pool.submit(fn, *t) for t in tasks}
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    # every result that arrived is kept before a failed task's error is raised
+                    failed = [fut for fut in done if fut.exception() is not None]
+                    for fut in done:
+                        if fut not in failed:
+                            finished(fut.result())
+                    if failed:
+                        failed[0].result()
+            except BaseException:
+                _stop_pool(pool)
+                raise
+            pool.shutdown(wait=True)
     except KeyboardInterrupt:
         interrupted = True
         print(f"\ninterrupted: reporting the {len(results)} results that finished", file=sys.stderr)

@@ -23,6 +23,7 @@ import torch
 
 from analysis.measure import draw, measure_operational, measure_point, source_parameters, source_variances
 from analysis.parallel import run_tasks
+from analysis.points_log import LoggedPoints, PointsLog, open_points_log, points_log_path, settings_hash
 from analysis.cli import json_object, parse_study_args, part_listing, part_options
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
@@ -32,7 +33,7 @@ from synthetic import SOURCES, Source, get_source
 
 __all__ = [
     "build_parser", "main", "SweepSettings", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
-    "plot_rd_gap", "source_params", "codec_options", "build_codec",
+    "plot_rd_gap", "source_params", "codec_options", "build_codec", "point_settings_hash",
 ]
 
 GAP_TARGET_BITS = 0.02
@@ -113,12 +114,34 @@ def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> d
     return point
 
 
-def run_sweep(settings: SweepSettings, jobs: int = 1, progress: bool = True) -> tuple[list[dict[str, Any]], bool]:
+def point_settings_hash(settings: SweepSettings) -> str:
+    """The hash a sweep's points are logged under: every setting that determines a point, so not the
+    list of betas (each point's key) or the checkpoint directory (where it is saved)."""
+    determining = {k: v for k, v in asdict(settings).items() if k not in ("betas", "checkpoint_dir")}
+    return settings_hash("rd_gap", determining)
+
+
+def run_sweep(
+    settings: SweepSettings, jobs: int = 1, progress: bool = True,
+    points_log: PointsLog | None = None, logged: LoggedPoints | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
     """Train and measure every beta; returns (points sorted by beta, interrupted). Ctrl-C stops
-    cleanly and returns what was finished."""
-    tasks = [(settings, beta) for beta in settings.betas]
-    points, interrupted = run_tasks(run_point, tasks, jobs, progress, desc="sweep", inline_extra=(progress,))
-    return sorted(points, key=lambda p: p["beta"]), interrupted
+    cleanly and returns what was finished.
+
+    Each point is appended to ``points_log`` (if given) as it finishes; the betas with a point in
+    ``logged`` (an earlier run's, :mod:`analysis.points_log`) take that point instead of running."""
+    kept: list[dict[str, Any]] = []
+    tasks = []
+    for beta in settings.betas:
+        point = logged.take(beta) if logged is not None else None
+        if point is None:
+            tasks.append((settings, beta))
+        else:
+            kept.append(point)
+    on_result = None if points_log is None else (lambda p: points_log.append(p["beta"], p))
+    points, interrupted = run_tasks(run_point, tasks, jobs, progress, desc="sweep", inline_extra=(progress,),
+                                    on_result=on_result)
+    return sorted(kept + points, key=lambda p: p["beta"]), interrupted
 
 
 def _rows(points: Sequence[dict[str, Any]], exact_rd: bool, row: Any) -> list[str]:
@@ -302,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ev.add_argument("--jobs", type=int, default=None, help="sweep points trained in parallel (default: CPU count, max 4)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ev.add_argument("--resume", action="store_true",
+                    help="continue an interrupted or failed run: rerun with the same arguments and --resume, and only "
+                    "the betas missing from its points log are trained. Every run logs each point as it finishes, "
+                    "one JSON line, to JSON.points.jsonl beside --json, else to points.jsonl in --checkpoint-dir; "
+                    "with neither no log is written. A log of other settings is refused (exit 2); no log: every "
+                    "point runs")
     # which parts take which flag: the settings step checks the given flags against the chosen parts
     p.set_defaults(source_flags=source_flags, codec_flags=codec_flags)
     return p
@@ -385,7 +414,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--jobs must be >= 1, got {jobs}")
     if args.device == "cuda":
         jobs = 1  # one process owns the GPU
-    points, interrupted = run_sweep(settings, jobs=jobs, progress=not args.no_progress)
+    log_path = points_log_path(args.json, settings.checkpoint_dir)
+    if args.resume and log_path is None:
+        parser.error("--resume needs --json or --checkpoint-dir: the points log it continues from lives beside them")
+    try:
+        points_log, logged = open_points_log(log_path, point_settings_hash(settings), resume=args.resume)
+    except ValueError as e:
+        parser.error(f"--resume: {e}")
+    except OSError as e:  # before any training: an unwritable log would lose every point
+        parser.error(f"cannot write the points log {log_path}: {e}")
+    points, interrupted = run_sweep(settings, jobs=jobs, progress=not args.no_progress, points_log=points_log,
+                                    logged=logged)
     runtime = time.perf_counter() - start
     exact = all(p.get("rd_lower") == p.get("rd_upper") for p in points if "error" not in p)
     codec_note = "" if settings.codec == "flowcodec" else f"  codec {settings.codec}"

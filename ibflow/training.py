@@ -167,9 +167,11 @@ def train(
     reproducible for a given seed and thread count. Before the first step, a model with a
     ``data_init(x, generator)`` method initialises from one batch (if ``init``). Every
     ``checkpoint_every`` steps the weights are kept in memory (and written to ``checkpoint`` if
-    given, :func:`ibflow.save_checkpoint`). If the loss becomes non-finite or exceeds
-    ``divergence_factor`` times the first loss, the model is restored to the last good weights, they
-    are saved, and :class:`TrainingDiverged` says at which step and where the checkpoint is.
+    given, :func:`ibflow.save_checkpoint`, with ``meta.step`` the number of updates done). If the loss
+    becomes non-finite or exceeds ``divergence_factor`` times the first loss, the model is restored to
+    the last good weights, they are saved (``meta.step``: the step they come from, the last multiple of
+    ``checkpoint_every`` or 0; ``meta.diverged_at``: the step that diverged), and
+    :class:`TrainingDiverged` says at which step and where the checkpoint is.
 
     Arguments:
         model: any codec of the contract (:class:`contracts.Codec`, or a
@@ -201,6 +203,7 @@ def train(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps, eta_min=cfg.lr * 1e-3) if lr_decay else None
     history: dict[str, list[float]] = {"beta": [], "total": [], "distortion": [], "rate": []}
     good = copy.deepcopy(model.state_dict())
+    good_step = 0  # the step whose weights ``good`` holds: those after ``good_step`` updates
     first_loss: float | None = None
     start = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=f"train beta={beta:g}", disable=not progress, leave=False)
@@ -215,11 +218,12 @@ def train(
             model.load_state_dict(good)
             where = ""
             if checkpoint is not None:
-                save_checkpoint(model, checkpoint, step=step, beta=beta)
+                # meta.step names the weights saved (those of good_step), diverged_at the step that failed
+                save_checkpoint(model, checkpoint, step=good_step, beta=beta, diverged_at=step)
                 where = f"; last good weights saved to {checkpoint}"
             raise TrainingDiverged(
                 f"training diverged at step {step} (loss {value:.4g}, beta {b:.4g}); model restored to the "
-                f"weights of step {step - step % cfg.checkpoint_every}{where}. Try a smaller lr (now {cfg.lr:g})."
+                f"weights of step {good_step}{where}. Try a smaller lr (now {cfg.lr:g})."
             )
         opt.zero_grad(set_to_none=True)
         parts.total.backward()
@@ -233,6 +237,7 @@ def train(
             history.setdefault(k, []).append(float(t.detach()))
         if (step + 1) % cfg.checkpoint_every == 0:
             good = copy.deepcopy(model.state_dict())
+            good_step = step + 1
             if checkpoint is not None:
                 save_checkpoint(model, checkpoint, step=step + 1, beta=beta)
         if progress and step % 50 == 0:

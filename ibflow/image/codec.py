@@ -357,7 +357,10 @@ class ImageFlowCodec(NoisyLatentModule):
         """Quantization-aware fine-tuning with :func:`ibflow.train` on :meth:`finetune_objective`: Adam
         at a constant ``lr`` on f, h, the decoder and the factorized model (sigma and the grid stay
         fixed; no data initialisation), on batches ``sample(batch_size, seed)`` that the training run
-        never drew. Call after :meth:`fit_entropy_model`. Returns the bitstream loss per step."""
+        never drew. Call after :meth:`fit_entropy_model`. Returns the bitstream loss per step.
+
+        Raises :class:`ibflow.TrainingDiverged` (through :func:`ibflow.train`'s guard) if the loss turns
+        non-finite or explodes, with the codec restored to its weights of the last good step."""
         if steps == 0:
             return []
         was_training = self.training
@@ -367,12 +370,14 @@ class ImageFlowCodec(NoisyLatentModule):
         def fresh(n: int, s: int) -> Tensor:  # the loop draws seed * 1_000_003 + step + 1: move past the training batches
             return sample(n, s + 499_999)
 
-        result = train(
-            self, fresh, beta, config, progress=False, init=False, lr_decay=False,
-            parameters=[p for m in modules for p in m.parameters()],
-            objective=lambda codec, x, b, generator: self.finetune_objective(x, b, generator),
-        )
-        self.train(was_training)
+        try:  # train's divergence guard: TrainingDiverged with the weights of the last good step restored
+            result = train(
+                self, fresh, beta, config, progress=False, init=False, lr_decay=False,
+                parameters=[p for m in modules for p in m.parameters()],
+                objective=lambda codec, x, b, generator: self.finetune_objective(x, b, generator),
+            )
+        finally:  # a diverged run leaves the codec in the mode it was given in, too
+            self.train(was_training)
         return result.history["bitstream"]
 
     def dither(self, shape: torch.Size | tuple[int, ...]) -> Tensor:
