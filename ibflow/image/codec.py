@@ -64,7 +64,8 @@ def unpack_image_stream(
     stream = unpack_strings(strings, part_name(codec), codec.config, shape)
     low, high, size = read_range_side(stream.side, image=True)
     assert size is not None
-    if len(stream.shape) != 2 or size[0] % multiple or size[1] % multiple or stream.shape != (size[0] // multiple, size[1] // multiple):
+    latent = (size[0] // multiple, size[1] // multiple)
+    if len(stream.shape) != 2 or size[0] % multiple or size[1] % multiple or stream.shape != latent:
         raise BitstreamError(f"the image size {size} in the stream does not give its latent shape {stream.shape}")
     if stream.symbols != coded * stream.shape[0] * stream.shape[1]:
         raise BitstreamError(f"the stream codes {stream.symbols} symbols, this codec {coded} per latent position of {stream.shape}")
@@ -423,8 +424,9 @@ class ImageFlowCodec(NoisyLatentModule):
         f(x) of the coded types quantized with the shared dither on the grid of :attr:`step` and
         ANS-coded per latent type and element under P(k | d) (:func:`~ibflow.entropy.encode_channels`);
         the other types cost nothing. One :mod:`ibflow.entropy.container` holds the payload, with the
-        symbol range and the image size as side information (:func:`pack_image_stream`). The flow prior has no tractable mass for a latent-space
-        cell, so it bounds the rate (E KL, and the binned rate of :meth:`binned`) but does not code it."""
+        symbol range and the image size as side information (:func:`pack_image_stream`). The flow prior
+        has no tractable mass for a latent-space cell, so it bounds the rate (E KL, and the binned rate
+        of :meth:`binned`) but does not code it."""
         check_one_image(x)
         k = self.symbols(x)
         offset = self._offset(x.shape[-2], x.shape[-1])
