@@ -113,7 +113,7 @@ def _timed(fn: Callable[..., Any], device: torch.device, *args: Any) -> tuple[An
 def evaluate_codec(
     codec: ImageFlowCodec | QuantizedImageCodec, images: dict[str, Tensor], device: torch.device, repeats: int
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Per image: bitstream bits per pixel (from the bytes, header included), PSNR and MS-SSIM of the
+    """Per image: bitstream bits per pixel (from the bytes of the whole stream, container included), PSNR and MS-SSIM of the
     decoded 8-bit image, whether the decoded symbols equal the encoded ones; and the median encode and
     decode times in ms (image -> bytes, bytes -> image; entropy coding runs on the CPU)."""
     codec.eval()

@@ -13,7 +13,8 @@ from scipy import stats
 from torch import Tensor, nn
 
 from ibflow import FlowCodec, QuantizedVectorCodec
-from ibflow.entropy import StandardNormalBins
+from ibflow.entropy import StandardNormalBins, overhead_bytes, stream_bytes
+from ibflow.registry import part_name
 from ibflow.vector import Measurement, matched_bin_width, measure_binned
 from analysis.claims.common import BITS, CLAIMS, CONDITIONAL, ClaimResult, ClaimsSettings, FAILS, HOLDS, K_SE, TrainedCodecs
 from analysis.claims.density import main_point, standard_normal_log_prob
@@ -244,8 +245,9 @@ def check_claim7(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
         "decode_ratio_with_entropy_coding": dec,
         "encode_plus_decode_ratio_with_entropy_coding": full,
         "rounding_share_of_quantized_forward": med["round_only"] / med["quant_forward"],
-        "flow_bitstream_bits_per_sample": 8 * flow_words.nbytes / n,
-        "quantized_bitstream_bits_per_sample": 8 * len(quant_stream["strings"][0]) / n,  # the ANS payload
+        # whole streams, container included: the flow's words as FlowCodec.compress would contain them
+        "flow_bitstream_bits_per_sample": 8 * (flow_words.nbytes + overhead_bytes(part_name(flow), 1)) / n,
+        "quantized_bitstream_bits_per_sample": 8 * stream_bytes(quant_stream["strings"]) / n,
         "flow_bitstream_distortion": d_flow,
         "quantized_bitstream_distortion": d_quant,
         "decoded_exactly": bool(ok_flow and ok_quant),

@@ -13,6 +13,7 @@ from contracts import Sampler
 from contracts.stats import Z_95
 from ibflow.channel.channels import awgn_capacity
 from ibflow.entropy.bins import StandardNormalBins
+from ibflow.entropy.container import overhead_bytes
 from ibflow.training import TrainConfig, train
 from ibflow.vector.codec import FlowCodec
 from ibflow.vector.rates import BinnedMeasurement, matched_bin_width, measure_binned
@@ -112,7 +113,7 @@ def train_separation_codec(
     (stopping once the matched rate is within 0.01 nats of the limit). In every round the bin width
     is then fitted (:func:`fit_bin_width`) so that the design-set code length is the limit less a margin:
     3 standard errors of the difference of two sample means of the code length, plus 64 bits of
-    coder overhead per test stream; the round with the least design-set distortion is kept. Finally the
+    coder overhead and the container (:mod:`ibflow.entropy.container`) per test stream; the round with the least design-set distortion is kept. Finally the
     kept codec is measured on ``n_test`` fresh samples: the bytes of a real constriction ANS stream,
     decoded and checked symbol for symbol (:func:`ibflow.vector.rates.measure_binned`).
 
@@ -126,7 +127,8 @@ def train_separation_codec(
     cfg = config or TrainConfig()
     x_design = sample(n_design, seed * 1_000_003 + 2**20 + 1)
     x_test = sample(n_test, seed * 1_000_003 + 2**20 + 2)
-    overhead = 64 * math.log(2) / n_test  # ANS: the final state and the last 32-bit word
+    # ANS: the final state and the last 32-bit word; and the stream's container, a constant per stream
+    overhead = (64 + 8 * overhead_bytes(FlowCodec.registered_name, 1)) * math.log(2) / n_test
     beta = 2.0 * variance * math.exp(-2.0 * rate_limit)
     best: tuple[float, FlowCodec, float, float] | None = None
     rounds: list[dict[str, float]] = []

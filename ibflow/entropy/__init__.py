@@ -1,13 +1,8 @@
-"""Entropy coding: standard-normal bins, Ballé et al.'s factorized model, ANS coding and bitstreams."""
+"""Entropy coding: standard-normal bins, Ballé et al.'s factorized model, ANS coding, and the one bitstream container."""
 
 from ibflow.entropy.bins import StandardNormalBins
-from ibflow.entropy.bitstream import (
-    IMAGE_HEADER_BYTES,
-    RANGE_HEADER_BYTES,
-    pack_stream,
-    stream_bytes,
-    unpack_stream,
-)
+from ibflow.entropy.bitstream import IMAGE_SIDE_BYTES, RANGE_SIDE_BYTES, stream_bytes
+from ibflow.entropy.container import OVERHEAD_BYTES, Unpacked, config_hash, overhead_bytes, pack, unpack
 from ibflow.entropy.factorized import (
     FactorizedPrior,
     channel_code_length,
@@ -23,9 +18,13 @@ __all__ = [
     "decode_channels",
     "channel_code_length",
     "fit_factorized_prior",
-    "IMAGE_HEADER_BYTES",
-    "RANGE_HEADER_BYTES",
-    "pack_stream",
-    "unpack_stream",
+    "IMAGE_SIDE_BYTES",
+    "RANGE_SIDE_BYTES",
+    "OVERHEAD_BYTES",
+    "Unpacked",
+    "config_hash",
+    "overhead_bytes",
+    "pack",
+    "unpack",
     "stream_bytes",
 ]

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ibflow.entropy.bitstream import ans_decoder, check_drained
+
 __all__ = ["StandardNormalBins"]
 
 
@@ -71,10 +73,10 @@ class StandardNormalBins:
         return coder.get_compressed()
 
     def decode(self, words: np.ndarray, shape: tuple[int, ...]) -> Tensor:
-        """Decode the indices written by :meth:`encode` (``shape`` as encoded)."""
-        import constriction
-
-        coder = constriction.stream.stack.AnsCoder(words)
+        """Decode the indices written by :meth:`encode` (``shape`` as encoded); words the coder refuses,
+        or words left over after the last index, raise :class:`contracts.BitstreamError`."""
+        coder = ans_decoder(words)
         stds = self._stds(shape)
         k = coder.decode(self._family(), np.zeros(stds.size), stds)
+        check_drained(coder)
         return torch.from_numpy(np.asarray(k, dtype=np.int64)).reshape(shape)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ibflow.entropy.bitstream import ans_decoder, check_drained
+
 __all__ = [
     "FactorizedPrior",
     "encode_channels",
@@ -185,11 +187,12 @@ def decode_channels(
     prior: FactorizedPrior, words: np.ndarray, low: int, high: int, n: int, offset: Tensor | None = None,
     index: Sequence[int] | None = None,
 ) -> Tensor:
-    """The inverse of :func:`encode_channels`: symbols of shape (R, n), int64 (R = len(index), or C)."""
+    """The inverse of :func:`encode_channels`: symbols of shape (R, n), int64 (R = len(index), or C).
+    Words the coder refuses, or words left over after the last symbol, raise :class:`contracts.BitstreamError`."""
     import constriction
 
     rows = _rows(prior, prior.channels if index is None else len(index), index)
-    coder = constriction.stream.stack.AnsCoder(words)
+    coder = ans_decoder(words)
     out = []
     for r, c in enumerate(rows):
         table = _channel_table(prior, low, high, offset, r, c)
@@ -197,6 +200,7 @@ def decode_channels(
             out.append(coder.decode(constriction.stream.model.Categorical(table, perfect=False), n))
         else:
             out.append(coder.decode(constriction.stream.model.Categorical(perfect=False), table))
+    check_drained(coder)
     if not out:
         return torch.empty(0, n, dtype=torch.int64)
     return torch.from_numpy(np.stack(out).astype(np.int64) + low)

@@ -13,7 +13,8 @@ from torch import Tensor, nn
 from contracts import BitstreamError, CodecLoss
 from ibflow.checks import check_choice
 from ibflow.entropy.bins import StandardNormalBins
-from ibflow.entropy.bitstream import pack_stream, unpack_stream
+from ibflow.entropy.bitstream import bytes_to_words, check_range, range_side, read_range_side, words_to_bytes
+from ibflow.entropy.container import pack, unpack_strings
 from ibflow.entropy.factorized import (
     FactorizedPrior,
     channel_code_length,
@@ -30,10 +31,10 @@ from ibflow.noisy import (
     check_sigma,
     fit_affine,
 )
-from ibflow.registry import register_codec
+from ibflow.registry import part_name, register_codec
 from ibflow.training import TrainConfig, train
 
-__all__ = ["BlockDecoder", "ImageFlowCodec", "ImageFlowOptions", "search_subset", "check_one_image", "image_stream_shape"]
+__all__ = ["BlockDecoder", "ImageFlowCodec", "ImageFlowOptions", "search_subset", "check_one_image", "pack_image_stream", "unpack_image_stream"]
 
 DITHER_SEED = 0  # the bitstream's dither is torch.rand on this seed, one per latent-type element: known to both ends
 OFF_WIDTH = 1e3  # base-space bin width of a switched-off latent type: one bin holds all the mass
@@ -45,14 +46,30 @@ def check_one_image(x: Tensor) -> None:
         raise ValueError(f"compress takes one image of shape (1, C, H, W), got {tuple(x.shape)}")
 
 
-def image_stream_shape(strings: Sequence[bytes], shape: Sequence[int], multiple: int) -> tuple[Any, int, int, int, int]:
-    """(words, low, high, height, width) of an image stream whose latent ``shape`` is (h, w) = (H, W) / multiple;
-    a header that disagrees with ``shape`` raises :class:`contracts.BitstreamError`."""
-    words, low, high, size = unpack_stream(strings, image=True)
+def pack_image_stream(codec: nn.Module, words: Any, low: int, high: int, k: Tensor, size: tuple[int, int]) -> dict[str, Any]:
+    """``{"strings": [container], "shape": (h, w)}`` of one image's symbols ``k`` (1, coded, h, w): one
+    :mod:`ibflow.entropy.container` (one string, as CompressAI keeps one per latent) of ``codec``'s name and
+    config, with the symbol range and the image ``size`` (height, width) as side information."""
+    shape = tuple(int(s) for s in k.shape[-2:])
+    data = pack(part_name(codec), codec.config, shape, k.numel(), words_to_bytes(words), range_side(low, high, size))
+    return {"strings": [data], "shape": shape}
+
+
+def unpack_image_stream(
+    codec: nn.Module, strings: Sequence[bytes], shape: Sequence[int], multiple: int, coded: int
+) -> tuple[Any, int, int, int, int]:
+    """(words, low, high, height, width) of an image stream of ``codec`` whose latent ``shape`` is (h, w) =
+    (H, W) / multiple with ``coded`` symbols per latent position. Anything but an intact stream of this codec,
+    its config and ``shape``, or an image size that does not give ``shape``, raises :class:`contracts.BitstreamError`."""
+    stream = unpack_strings(strings, part_name(codec), codec.config, shape)
+    low, high, size = read_range_side(stream.side, image=True)
     assert size is not None
-    if tuple(int(s) for s in shape) != (size[0] // multiple, size[1] // multiple):
-        raise BitstreamError(f"the header's image size {size} does not give the latent shape {tuple(shape)}")
-    return words, low, high, size[0], size[1]
+    latent = (size[0] // multiple, size[1] // multiple)
+    if len(stream.shape) != 2 or size[0] % multiple or size[1] % multiple or stream.shape != latent:
+        raise BitstreamError(f"the image size {size} in the stream does not give its latent shape {stream.shape}")
+    if stream.symbols != coded * stream.shape[0] * stream.shape[1]:
+        raise BitstreamError(f"the stream codes {stream.symbols} symbols, this codec {coded} per latent position of {stream.shape}")
+    return bytes_to_words(stream.payload), low, high, size[0], size[1]
 
 
 @dataclass
@@ -408,26 +425,29 @@ class ImageFlowCodec(NoisyLatentModule):
 
     @torch.no_grad()
     def compress(self, x: Tensor) -> dict[str, Any]:
-        """One image (1, C, H, W) -> ``{"strings": [payload, header], "shape": (h, w)}``: the latent mean
+        """One image (1, C, H, W) -> ``{"strings": [container], "shape": (h, w)}``: the latent mean
         f(x) of the coded types quantized with the shared dither on the grid of :attr:`step` and
         ANS-coded per latent type and element under P(k | d) (:func:`~ibflow.entropy.encode_channels`);
-        the other types cost nothing. The header holds the symbol range and the image size
-        (:func:`~ibflow.entropy.pack_stream`). The flow prior has no tractable mass for a latent-space
-        cell, so it bounds the rate (E KL, and the binned rate of :meth:`binned`) but does not code it."""
+        the other types cost nothing. One :mod:`ibflow.entropy.container` holds the payload, with the
+        symbol range and the image size as side information (:func:`pack_image_stream`). The flow prior
+        has no tractable mass for a latent-space cell, so it bounds the rate (E KL, and the binned rate
+        of :meth:`binned`) but does not code it."""
         check_one_image(x)
         k = self.symbols(x)
         offset = self._offset(x.shape[-2], x.shape[-1])
         words, low, high = encode_channels(self.latent_model, k[0].flatten(1), offset, self._index())
-        size = (int(x.shape[-2]), int(x.shape[-1]))
-        return {"strings": pack_stream(words, low, high, size), "shape": tuple(k.shape[-2:])}
+        return pack_image_stream(self, words, low, high, k, (int(x.shape[-2]), int(x.shape[-1])))
 
     @torch.no_grad()
     def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
-        """The symbols (1, coded, h, w) that :meth:`compress` coded."""
-        words, low, high, height, width = image_stream_shape(strings, shape, self.multiple)
+        """The symbols (1, coded, h, w) that :meth:`compress` coded (a damaged or foreign stream raises
+        :class:`contracts.BitstreamError`, see :func:`unpack_image_stream`)."""
+        index = self._index()
+        words, low, high, height, width = unpack_image_stream(self, strings, shape, self.multiple, len(index))
         h, w = height // self.multiple, width // self.multiple
         offset = self._offset(height, width)
-        k = decode_channels(self.latent_model, words, low, high, h * w, offset, self._index())
+        k = decode_channels(self.latent_model, words, low, high, h * w, offset, index)
+        check_range(k, low, high)
         return k.view(1, -1, h, w)
 
     @torch.no_grad()

@@ -11,14 +11,14 @@ from torch import Tensor, nn
 
 from contracts import CodecLoss
 from ibflow.checks import check_choice
-from ibflow.entropy.bitstream import pack_stream
+from ibflow.entropy.bitstream import check_range
 from ibflow.entropy.factorized import (
     FactorizedPrior,
     channel_code_length,
     decode_channels,
     encode_channels,
 )
-from ibflow.image.codec import check_one_image, image_stream_shape
+from ibflow.image.codec import check_one_image, pack_image_stream, unpack_image_stream
 from ibflow.image.distortion import IMAGE_DISTORTIONS, DistortionKind, image_distortion
 from ibflow.noisy import add_uniform_noise
 from ibflow.registry import register_codec
@@ -113,20 +113,22 @@ class QuantizedImageCodec(nn.Module):
 
     @torch.no_grad()
     def compress(self, x: Tensor) -> dict[str, Any]:
-        """One image (1, C, H, W) -> ``{"strings": [payload, header], "shape": (h, w)}`` (see
-        :func:`~ibflow.entropy.encode_channels` and :func:`~ibflow.entropy.pack_stream`)."""
+        """One image (1, C, H, W) -> ``{"strings": [container], "shape": (h, w)}``: one
+        :mod:`ibflow.entropy.container` of the ANS payload (:func:`~ibflow.entropy.encode_channels`) with the
+        symbol range and the image size as side information (:func:`~ibflow.image.codec.pack_image_stream`)."""
         check_one_image(x)
         k = self.symbols(x)
         words, low, high = encode_channels(self.entropy_model, k[0].reshape(k.shape[1], -1))
-        size = (int(x.shape[-2]), int(x.shape[-1]))
-        return {"strings": pack_stream(words, low, high, size), "shape": tuple(k.shape[-2:])}
+        return pack_image_stream(self, words, low, high, k, (int(x.shape[-2]), int(x.shape[-1])))
 
     @torch.no_grad()
     def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
-        """The symbols (1, latent, h, w) that :meth:`compress` coded."""
-        words, low, high, height, width = image_stream_shape(strings, shape, self.multiple)
+        """The symbols (1, latent, h, w) that :meth:`compress` coded (a damaged or foreign stream raises
+        :class:`contracts.BitstreamError`, see :func:`~ibflow.image.codec.unpack_image_stream`)."""
+        words, low, high, height, width = unpack_image_stream(self, strings, shape, self.multiple, self.entropy_model.channels)
         h, w = height // self.multiple, width // self.multiple
         k = decode_channels(self.entropy_model, words, low, high, h * w)
+        check_range(k, low, high)
         return k.view(1, -1, h, w)
 
     @torch.no_grad()

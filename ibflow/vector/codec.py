@@ -14,10 +14,11 @@ from ibflow.checks import check_choice
 from ibflow.distortion import DISTORTIONS, get_distortion
 from ibflow.entropy.bins import StandardNormalBins
 from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
+from ibflow.entropy.container import pack, unpack_strings
 from ibflow.flows.base import Flow
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma, fit_affine
-from ibflow.registry import register_codec
+from ibflow.registry import part_name, register_codec
 
 __all__ = ["FlowCodec", "FlowCodecOptions", "LearnedDecoder"]
 
@@ -177,18 +178,35 @@ class FlowCodec(NoisyLatentModule):
 
     @torch.no_grad()
     def compress(self, x: Tensor) -> dict[str, Any]:
-        """``{"strings": [ANS words as bytes], "shape": (n,)}``: the bins of every row of x (n, dim)
-        coded under their exact N(0, 1) masses (:class:`ibflow.entropy.StandardNormalBins`)."""
+        """``{"strings": [container], "shape": (n,)}``: the bins of every row of x (n, dim) coded under
+        their exact N(0, 1) masses (:class:`ibflow.entropy.StandardNormalBins`), in one
+        :mod:`ibflow.entropy.container` (one string, as CompressAI keeps one per latent) with no side
+        information: the bin widths are the codec's state, which the config hash does not cover.
+
+        Example:
+            >>> codec = FlowCodec(dim=2)
+            >>> stream = codec.compress(torch.randn(5, 2))
+            >>> len(stream["strings"]), stream["shape"], codec.decompress(**stream)["x_hat"].shape
+            (1, (5,), torch.Size([5, 2]))
+        """
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"compress takes x of shape (n, {self.dim}), got {tuple(x.shape)}")
-        return {"strings": [words_to_bytes(self.bins.encode(self.symbols(x)))], "shape": (int(x.shape[0]),)}
+        k = self.symbols(x)
+        payload = words_to_bytes(self.bins.encode(k))
+        shape = (int(x.shape[0]),)
+        return {"strings": [pack(part_name(self), self.config, shape, k.numel(), payload)], "shape": shape}
 
     @torch.no_grad()
     def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
-        """The bin indices (n, dim) that :meth:`compress` coded."""
-        if len(strings) != 1 or len(shape) != 1:
-            raise BitstreamError(f"a FlowCodec stream is one string and shape (n,), got {len(strings)} and {tuple(shape)}")
-        return self.bins.decode(bytes_to_words(strings[0]), (int(shape[0]), self.dim))
+        """The bin indices (n, dim) that :meth:`compress` coded; a stream that is not an intact one of this
+        codec, config and ``shape`` raises :class:`contracts.BitstreamError`."""
+        stream = unpack_strings(strings, part_name(self), self.config, shape)
+        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * self.dim or stream.side:
+            raise BitstreamError(
+                f"a FlowCodec stream has shape (n,), n * {self.dim} symbols and no side information, got shape "
+                f"{stream.shape}, {stream.symbols} symbols, {len(stream.side)} side bytes"
+            )
+        return self.bins.decode(bytes_to_words(stream.payload), (stream.shape[0], self.dim))
 
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Tensor]:

@@ -10,9 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from contracts import BitstreamError
-from ibflow.entropy.bitstream import pack_stream, unpack_stream
+from ibflow.entropy.bitstream import bytes_to_words, check_range, range_side, read_range_side, words_to_bytes
+from ibflow.entropy.container import pack, unpack_strings
 from ibflow.entropy.factorized import FactorizedPrior, decode_channels, encode_channels
-from ibflow.registry import register_codec
+from ibflow.registry import part_name, register_codec
 
 __all__ = ["QuantizedVectorCodec", "QuantizedVectorOptions"]
 
@@ -40,7 +41,7 @@ class QuantizedVectorCodec(nn.Module):
     hyperprior), synthesis MLP g_s. Trained with additive uniform noise in place of rounding (Ballé et
     al. 2017, sec. 2), evaluated and coded with rounding; the bitstream is
     :func:`~ibflow.entropy.encode_channels` (ANS with one categorical table per channel over the
-    symbols' range, built at each call), ``strings = [payload, symbol-range header]``.
+    symbols' range, built at each call), in one :mod:`ibflow.entropy.container`.
 
     Example:
         >>> codec = QuantizedVectorCodec(2, hidden=8).eval()
@@ -85,17 +86,35 @@ class QuantizedVectorCodec(nn.Module):
 
     @torch.no_grad()
     def compress(self, x: Tensor) -> dict[str, Any]:
-        """``{"strings": [ANS payload, symbol-range header], "shape": (n,)}``."""
-        words, low, high = encode_channels(self.entropy, self.symbols(x))
-        return {"strings": pack_stream(words, low, high), "shape": (int(x.shape[0]),)}
+        """``{"strings": [container], "shape": (n,)}``: one :mod:`ibflow.entropy.container` (one string,
+        as CompressAI keeps one per latent) holding the ANS payload and the symbol range as side information.
+
+        Example:
+            >>> codec = QuantizedVectorCodec(2, hidden=8).eval()
+            >>> x = torch.randn(5, 2)
+            >>> stream = codec.compress(x)
+            >>> torch.equal(codec.decompress(**stream)["x_hat"], codec(x)["x_hat"])
+            True
+        """
+        k = self.symbols(x)
+        words, low, high = encode_channels(self.entropy, k)
+        shape = (int(x.shape[0]),)
+        data = pack(part_name(self), self.config, shape, k.numel(), words_to_bytes(words), range_side(low, high))
+        return {"strings": [data], "shape": shape}
 
     @torch.no_grad()
     def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
-        """The symbols (dim, n) that :meth:`compress` coded."""
-        if len(shape) != 1:
-            raise BitstreamError(f"a vector stream has shape (n,), got {tuple(shape)}")
-        words, low, high, _ = unpack_stream(strings)
-        return decode_channels(self.entropy, words, low, high, int(shape[0]))
+        """The symbols (dim, n) that :meth:`compress` coded; a stream that is not an intact one of this
+        codec, config and ``shape`` raises :class:`contracts.BitstreamError`."""
+        stream = unpack_strings(strings, part_name(self), self.config, shape)
+        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * self.dim:
+            raise BitstreamError(
+                f"a vector stream has shape (n,) and n * {self.dim} symbols, got {stream.shape} and {stream.symbols}"
+            )
+        low, high, _ = read_range_side(stream.side)
+        k = decode_channels(self.entropy, bytes_to_words(stream.payload), low, high, stream.shape[0])
+        check_range(k, low, high)
+        return k
 
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Tensor]:

@@ -179,8 +179,9 @@ def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | Non
     dimension; default :func:`matched_bin_width`),
     rate = -log P(bins) under the N(0, I) base of the prior, and a real ANS bitstream of the same bins
     (:meth:`FlowCodec.compress`, decoded by :meth:`FlowCodec.decompress`; the codec's own widths are restored after).
-    The coded rate is 8 * bytes / n nats-converted (log 2 per bit); its uncertainty is that of the
-    ideal code length (the coder adds at most 32 bits per stream)."""
+    The coded rate is 8 * bytes / n nats-converted (log 2 per bit), bytes of the whole stream: the ANS
+    payload and its container (:mod:`ibflow.entropy.container`, 41 bytes for a FlowCodec); its uncertainty
+    is that of the ideal code length (the coder adds at most 32 bits per stream, the container a constant)."""
     if delta is None:
         delta = matched_bin_width(codec, x)
     saved = codec.bin_width.clone()

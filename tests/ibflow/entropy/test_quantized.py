@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ibflow.entropy import IMAGE_HEADER_BYTES, stream_bytes
+from ibflow.entropy import IMAGE_SIDE_BYTES, overhead_bytes, stream_bytes, unpack
 from ibflow.entropy.factorized import (
     FactorizedPrior,
     channel_code_length,
@@ -138,7 +138,9 @@ def test_quantized_codec_bitstream_round_trip_is_exact():
     stream = codec.compress(x)
     k = codec.symbols(x)
     assert k.shape == (1, 6, 2, 3)
-    assert stream_bytes(stream["strings"]) == IMAGE_HEADER_BYTES + len(stream["strings"][0])
+    payload = unpack(stream["strings"][0], "quantized-image", codec.config, stream["shape"]).payload
+    assert len(stream["strings"]) == 1 and len(payload) % 4 == 0
+    assert stream_bytes(stream["strings"]) == overhead_bytes("quantized-image", 2, IMAGE_SIDE_BYTES) + len(payload) == 59 + len(payload)
     assert torch.equal(codec.decompress_symbols(stream["strings"], stream["shape"]), k)
     x_hat = codec.decompress(stream["strings"], stream["shape"])["x_hat"]
     assert x_hat.shape == x.shape and bool((x_hat >= 0).all() and (x_hat <= 1).all())

@@ -132,7 +132,7 @@ def test_multiscale_glow_rejects_bad_shapes(shape, match):
 
 def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     from ibflow import load_checkpoint, save_checkpoint
-    from ibflow.entropy import IMAGE_HEADER_BYTES, stream_bytes
+    from ibflow.entropy import IMAGE_SIDE_BYTES, overhead_bytes, stream_bytes, unpack
     from ibflow.image import ImageFlowCodec
 
     torch.manual_seed(0)
@@ -147,7 +147,9 @@ def test_image_codec_bitstream_round_trip_and_checkpoint(tmp_path):
     x = torch.rand(1, 3, 16, 32)
     stream = codec.compress(x)
     k = codec.symbols(x)
-    assert k.shape == (1, 48, 4, 8) and stream_bytes(stream["strings"]) == IMAGE_HEADER_BYTES + len(stream["strings"][0])
+    payload = unpack(stream["strings"][0], "imageflow", codec.config, stream["shape"]).payload
+    assert k.shape == (1, 48, 4, 8) and len(stream["strings"]) == 1
+    assert stream_bytes(stream["strings"]) == overhead_bytes("imageflow", 2, IMAGE_SIDE_BYTES) + len(payload) == 53 + len(payload)
     assert torch.equal(codec.decompress_symbols(stream["strings"], stream["shape"]), k)
     x_hat = codec.decompress(stream["strings"], stream["shape"])["x_hat"]
     assert x_hat.shape == x.shape and bool((x_hat >= 0).all() and (x_hat <= 1).all())
@@ -230,7 +232,7 @@ def test_types_left_out_of_the_bitstream_carry_nothing():
 def test_selecting_coded_types_by_the_bitstream_lagrangian():
     """The reported loss is D + beta R of the mask it sets (same dither draw); a rate price far above
     any distortion switches every type off: a header-only stream that decodes exactly at zero rate."""
-    from ibflow.entropy import IMAGE_HEADER_BYTES, stream_bytes
+    from ibflow.entropy import IMAGE_SIDE_BYTES, overhead_bytes, stream_bytes
 
     codec, crops = _trained_tiny_codec()
     result = codec.select_coded_types(crops, beta=1e-2, seed=3)
@@ -249,7 +251,7 @@ def test_selecting_coded_types_by_the_bitstream_lagrangian():
     x = torch.rand(1, 3, 16, 16)
     stream = codec.compress(x)
     k = codec.symbols(x)
-    assert k.shape == (1, 0, 4, 4) and stream_bytes(stream["strings"]) == IMAGE_HEADER_BYTES
+    assert k.shape == (1, 0, 4, 4) and stream_bytes(stream["strings"]) == overhead_bytes("imageflow", 2, IMAGE_SIDE_BYTES)
     assert codec.decompress_symbols(stream["strings"], stream["shape"]).shape == k.shape
     assert float(codec.bitstream_loss(crops, 1.0).rate.detach()) == 0.0
     with pytest.raises(ValueError, match="beta must be"):
