@@ -104,9 +104,9 @@ def test_every_damaged_stream_is_refused(family, size, seed, mask, extra):
         for m in {1, 0x80, 0xFF, mask}:
             damaged = bytearray(data)
             damaged[pos] ^= m
-            _raises(lambda: codec.decompress([bytes(damaged)], shape))
+            _raises(lambda d=bytes(damaged): codec.decompress([d], shape))
     for end in range(len(data)):
-        _raises(lambda: codec.decompress([data[:end]], shape))
+        _raises(lambda d=data[:end]: codec.decompress([d], shape))
     _raises(lambda: codec.decompress([data + extra], shape), "length mismatch")
 
 
