@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> ClaimsSettings:
     jobs = args.jobs if args.jobs is not None else min(2, mp.cpu_count())
-    if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    require_at_least("--jobs", jobs, 1)
+    require_seed("--seed", args.seed)
     return ClaimsSettings.quick_settings(seed=args.seed, jobs=jobs) if args.quick else ClaimsSettings(seed=args.seed, jobs=jobs)
 
 
