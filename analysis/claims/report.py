@@ -18,7 +18,7 @@ from analysis.claims.density import check_claim1, check_claim2, check_claim4
 from analysis.claims.lagrangian import check_claim3, check_claim6
 from analysis.claims.coding import check_claim5, check_claim7
 from analysis.claims.symbolic import symbolic_checks
-from analysis.cli import parse_study_args
+from analysis.cli import parse_study_args, require_at_least, require_seed
 from analysis.report import study_report, write_report
 
 
