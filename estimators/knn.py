@@ -145,7 +145,8 @@ class KSGOptions:
     workers: int = field(default=1, metadata={"help": "kd-tree query threads"})
 
     def __post_init__(self) -> None:
-        check_int("k", self.k, 1)
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
+            raise ValueError(f"k must be a positive integer, got {self.k!r}")  # the wording of ksg()'s own check
         if self.variant not in (1, 2) or isinstance(self.variant, bool):
             raise ValueError(f"variant must be 1 or 2 (KSG eq. 8 or 9), got {self.variant!r}")
         check_seed("seed", self.seed)
