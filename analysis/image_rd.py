@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import pickle
 import statistics
 import sys
 import time
@@ -230,14 +231,36 @@ def save_models(path: str | Path, cfg: ImageRDConfig, flows: dict, quants: dict)
 
 
 def load_models(path: str | Path, device: torch.device) -> tuple[dict[str, Any], dict, dict]:
-    blob = torch.load(Path(path), weights_only=True, map_location="cpu")
+    """The (config, FlowCodecs, quantized codecs) that :func:`save_models` wrote to ``path``, each codec
+    keyed by its beta. Raises ValueError naming ``--checkpoint`` and the reason for a file that cannot
+    be read, is not a torch file (corrupt, truncated) or does not hold this study's models."""
+    try:
+        blob = torch.load(Path(path), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:  # what weights_only=True says of any pickle that is not plain tensors and containers
+        raise ValueError(f"--checkpoint {str(path)!r}: not a torch checkpoint of tensors (weights-only loading "
+                         "refused it: corrupt, or not written by this tool)") from None
+    except Exception as e:  # noqa: BLE001 - bad bytes reach torch.load's readers as RuntimeError, KeyError, EOFError, OSError...
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--checkpoint {str(path)!r}: cannot be read as a torch checkpoint "
+                         f"({type(e).__name__}: {reason})") from None
+    if not isinstance(blob, dict) or not all(k in blob for k in ("config", "flowcodec", "quantized")):
+        found = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
+        raise ValueError(f"--checkpoint {str(path)!r} is not an image_rd checkpoint (expected the keys config, "
+                         f"flowcodec and quantized; found {found})")
     out = []
     for key, cls in (("flowcodec", ImageFlowCodec), ("quantized", QuantizedImageCodec)):
         models = {}
         for beta, state in blob[key].items():
-            codec = codec_from_state(state, where=f"{path} ({key}, beta {beta})")
+            where = f"--checkpoint {str(path)!r} ({key}, beta {beta})"
+            try:
+                codec = codec_from_state(state, where=where)
+            except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+                # ValueError covers the format check and an unregistered codec; RuntimeError a state dict
+                # that does not fit; KeyError/TypeError/AttributeError a blob of the wrong shape
+                message = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None
             if not isinstance(codec, cls):
-                raise ValueError(f"{path}: the {key} models must be {cls.__name__}, got {type(codec).__name__}")
+                raise ValueError(f"--checkpoint {str(path)!r}: the {key} models must be {cls.__name__}, got {type(codec).__name__}")
             models[float(beta)] = codec.to(device).eval()
         out.append(models)
     return blob["config"], out[0], out[1]
@@ -315,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-side", type=int, help="centre-crop evaluation images to at most this many px (>= 161)")
     p.add_argument("--checkpoint", help="load the models from this file if it exists, else train and save them there")
     p.add_argument("--json", help="write the numbers here")
-    p.add_argument("--plot", help="write PSNR and MS-SSIM against bpp here (.png or .pdf)")
+    p.add_argument("--plot", help="write PSNR and MS-SSIM against bpp here (.png, .pdf or .svg)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -353,6 +376,8 @@ def _eval_images(data: str, cfg: ImageRDConfig) -> dict[str, Tensor]:
 
 def _config_and_images(args: argparse.Namespace) -> tuple[ImageRDConfig, dict[str, Tensor]]:
     cfg = _config(args)
+    if args.checkpoint and Path(args.checkpoint).exists():
+        load_models(args.checkpoint, torch.device("cpu"))  # a bad file is refused now, not after the images load
     return cfg, _eval_images(args.data, cfg)
 
 

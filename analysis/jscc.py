@@ -36,7 +36,9 @@ from ibflow.channel import (
     train_separation_codec,
 )
 from synthetic import SOURCES, GaussianSource, get_source
-from analysis.cli import json_object, parse_study_args, part_listing, part_options
+from analysis.cli import (
+    json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed,
+)
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 SNR_DB_RANGE = (-30.0, 60.0)
+SEPARATION_OVERHEAD_NATS = 64 * math.log(2)  # ANS's final state and last word, per test stream
 SEPARATION_MODEL = (
     "a capacity-achieving channel code of rate R = rho * C(design SNR) nats per source sample, C = 1/2 log(1 + SNR), "
     "decoded without error at SNR >= design SNR, complete failure (D = s^2, 0 dB) below. separation_db: the source "
@@ -416,7 +419,8 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     cod.add_argument("--separation-rounds", type=int, default=3,
                      help="at most this many trainings of that FlowCodec while beta is matched to the rate (default 3)")
     out = p.add_argument_group("evaluation and output")
-    out.add_argument("--eval-samples", type=int, default=None, help="test source samples (default 2^18; --quick 2^14)")
+    out.add_argument("--eval-samples", type=int, default=None, help="test source samples (default 2^18; --quick 2^14; on awgn at least 2 * 64 ln 2 / (rho C(design SNR)), "
+                     "75 at 10 dB)")
     out.add_argument("--json", nargs="?", const="", default=None, metavar="PATH",
                      help="write the numbers as JSON; without PATH to benchmarks/results/jscc_rho{rho}.json")
     out.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH",
@@ -499,10 +503,20 @@ def _settings(args: argparse.Namespace, flags: dict[str, list[str]]) -> JSCCSett
                              ("--batch-size", args.batch_size, 2), ("--eval-samples", n_eval, 4),
                              ("--depth", args.depth, 1), ("--hidden", args.hidden, 1),
                              ("--decoder-hidden", args.decoder_hidden, 1), ("--decoder-depth", args.decoder_depth, 0)):
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ValueError(f"--lr must be finite and > 0, got {args.lr}")
+        require_at_least(name, value, low)
+    require_seed("--seed", args.seed)
+    if args.channel == "awgn":
+        # The separation baseline's bitstream must fit rho C(design SNR) nats per sample after the coder's
+        # fixed 64-bit overhead and a margin of 3 sqrt(2) standard errors of the code length
+        # (ibflow.channel.train_separation_codec); with the overhead alone at the limit (n = 38 at 10 dB)
+        # the margin leaves nothing and the bin fit fails after training. The margin's size is known only
+        # after training, so the overhead is held to half the limit: n >= 2 * 64 ln 2 / (rho C).
+        rate_limit = args.rho * awgn_capacity(db_to_linear(args.design_snr_db))
+        least = math.ceil(2 * SEPARATION_OVERHEAD_NATS / rate_limit)
+        require_at_least("--eval-samples", n_eval, least,
+                         f"the separation baseline's 64-bit ANS overhead per test stream may use at most half of "
+                         f"rho C = {rate_limit:.4g} nats per sample at --design-snr-db {args.design_snr_db:g}")
+    require_positive("--lr", args.lr)
     if not (math.isfinite(args.init_noise) and args.init_noise >= 0):
         raise ValueError(f"--init-noise must be finite and >= 0, got {args.init_noise}")
     checked_source(args.source, args.variance)
@@ -518,11 +532,19 @@ def _settings(args: argparse.Namespace, flags: dict[str, list[str]]) -> JSCCSett
     )
 
 
+def _output_paths(args: argparse.Namespace, settings: JSCCSettings) -> dict[str, Path | str | None]:
+    """The files the study will write (a flag given without PATH writes to :func:`default_path`)."""
+    def resolved(value: str | None, suffix: str) -> Path | str | None:
+        return default_path(settings.rho, settings.channel, suffix) if value == "" else value
+
+    return {"--json": resolved(args.json, "json"), "--plot": resolved(args.plot, "png")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the study; exit status 0, 1 if a point beats the bound beyond its CI or training diverged,
     2 on bad arguments."""
     parser, flags = _parser_and_flags()
-    args, settings = parse_study_args(parser, argv, lambda a: _settings(a, flags))
+    args, settings = parse_study_args(parser, argv, lambda a: _settings(a, flags), output_paths=_output_paths)
     try:
         report = run_study(settings, progress=not args.no_progress)
     except TrainingDiverged as e:

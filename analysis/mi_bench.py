@@ -23,7 +23,9 @@ from contracts.interface import KnownMISampler
 from contracts.options import add_option_flags
 from synthetic import SAMPLERS, get_sampler
 from estimators import ESTIMATORS, estimate_mi
-from analysis.cli import json_object, parse_study_args, part_listing, part_options
+from analysis.cli import (
+    json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed,
+)
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 
@@ -327,7 +329,7 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     t.add_argument("--ksg-k", type=int, default=3)
     o = p.add_argument_group("output")
     o.add_argument("--json", type=str, default=None, help="write the numbers as JSON here (unit: nats)")
-    o.add_argument("--plot", type=str, default=None, help="write a figure here (.png or .pdf)")
+    o.add_argument("--plot", type=str, default=None, help="write a figure here (.png, .pdf or .svg)")
     o.add_argument("--quick", action="store_true", help="small settings for a smoke run (about a minute)")
     o.add_argument("--jobs", type=int, default=None, help="estimates run in parallel (default: CPU count, max 4)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -390,6 +392,9 @@ def _settings(args: argparse.Namespace, flags: dict[str, list[str]]) -> BenchSet
     seeds = args.seeds or list(range(args.repeats if args.repeats is not None else (2 if quick else 3)))
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must be distinct, got {seeds}")
+    require_seed("--seeds", seeds)
+    if args.jobs is not None:
+        require_at_least("--jobs", args.jobs, 1)
     steps = args.steps if args.steps is not None else (200 if quick else 4000)
     samples = args.samples if args.samples is not None else (4000 if quick else 32_000)
     ksg_samples = args.ksg_samples if args.ksg_samples is not None else (1000 if quick else 8000)
@@ -397,10 +402,8 @@ def _settings(args: argparse.Namespace, flags: dict[str, list[str]]) -> BenchSet
                              ("--patience", args.patience, 1), ("--ksg-k", args.ksg_k, 1)):
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
-    if not (args.lr > 0 and math.isfinite(args.lr)):
-        raise ValueError(f"--lr must be finite and > 0, got {args.lr}")
-    if not args.tau > 0:
-        raise ValueError(f"--tau must be > 0, got {args.tau}")
+    require_positive("--lr", args.lr)
+    require_positive("--tau", args.tau)
     if any(m in NEURAL or m in ("ba", "doe") for m in methods) and samples < max(10 * args.batch_size, 1280):
         # 20 % validation needs one batch and 20 % test two: n >= 10 K
         # (doe trains on batches of 256 from the 60 % training split)

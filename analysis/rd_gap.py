@@ -24,7 +24,9 @@ import torch
 from analysis.measure import draw, measure_operational, measure_point, source_parameters, source_variances
 from analysis.parallel import run_tasks
 from analysis.points_log import LoggedPoints, PointsLog, open_points_log, points_log_path, settings_hash
-from analysis.cli import json_object, parse_study_args, part_listing, part_options
+from analysis.cli import (
+    json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed,
+)
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts import add_option_flags, make_options
@@ -37,6 +39,12 @@ __all__ = [
 ]
 
 GAP_TARGET_BITS = 0.02
+# analysis.measure.measure_point sandwiches I(X;Z) over batches of K >= 2048 test samples and takes the
+# standard error across batches: fewer than K samples cannot be measured at all, and the 4 batches it
+# aims for at the smallest K need 8192 (a high-rate point picks a larger K and gets fewer batches).
+MIN_SANDWICH_BATCH = 2048
+MIN_SANDWICH_BATCHES = 4
+MIN_SANDWICH_SAMPLES = MIN_SANDWICH_BATCH * MIN_SANDWICH_BATCHES
 BITS = 1.0 / math.log(2)
 
 
@@ -317,10 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     codec_flags = add_option_flags(cod, {e.name: e.options for e in codecs})
     cod.add_argument("--checkpoint-dir", type=str, default=None, help="write a checkpoint per point here")
     ev = p.add_argument_group("evaluation and output")
-    ev.add_argument("--eval-samples", type=int, default=None, help="test samples per point (default 2^18; --quick 2^15)")
+    ev.add_argument("--eval-samples", type=int, default=None,
+                    help="test samples per point (default 2^18; --quick 2^15; a FlowCodec needs >= 8192)")
     ev.add_argument("--delta", type=float, default=None, help="bin width in the prior's base space (default: matched)")
     ev.add_argument("--json", type=str, default=None, help="write the numbers as JSON here")
-    ev.add_argument("--plot", type=str, default=None, help="write a figure here (.png or .pdf)")
+    ev.add_argument("--plot", type=str, default=None, help="write a figure here (.png, .pdf or .svg)")
     ev.add_argument("--quick", action="store_true", help="small settings for a smoke run")
     ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ev.add_argument("--jobs", type=int, default=None, help="sweep points trained in parallel (default: CPU count, max 4)")
@@ -340,8 +349,11 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
     steps = args.steps if args.steps is not None else (150 if args.quick else 800)
     n_eval = args.eval_samples if args.eval_samples is not None else (2**15 if args.quick else 2**18)
     for name, value, low in (("--steps", steps, 1), ("--batch-size", args.batch_size, 2), ("--eval-samples", n_eval, 2)):
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
+        require_at_least(name, value, low)
+    require_positive("--lr", args.lr)
+    require_seed("--seed", args.seed)
+    if args.jobs is not None:
+        require_at_least("--jobs", args.jobs, 1)
     betas = args.betas or default_betas(source)
     if any(not (b > 0 and math.isfinite(b)) for b in betas):
         raise ValueError(f"--betas must all be finite and > 0, got {betas}")
@@ -361,9 +373,13 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
         resolved = make_options(entry.options, options, owner=f"codec {entry.name!r}")
         options = {f: getattr(resolved, f) for f in resolved.__dataclass_fields__}
     try:  # a bad codec or option fails here, before any training
-        build_codec(args.codec, source.dim, options)
+        codec = build_codec(args.codec, source.dim, options)
     except (TypeError, ValueError) as e:
         raise ValueError(f"--codec {args.codec}: {e}") from None
+    if isinstance(codec, FlowCodec):  # measured with the I(X;Z) sandwich (analysis.measure.measure_point)
+        require_at_least("--eval-samples", n_eval, MIN_SANDWICH_SAMPLES,
+                         f"{MIN_SANDWICH_BATCHES} sandwich batches of {MIN_SANDWICH_BATCH}, the smallest batch "
+                         "analysis.measure.measure_point uses")
     return SweepSettings(
         source=args.source,
         params=source_params(args),

@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
-from contracts.options import add_option_flags, json_object, option_specs, options_from_flags
+from contracts.options import add_option_flags, json_object, make_options, option_specs, options_from_flags
 
 from .registry import ESTIMATORS, estimate_mi
 from .training import paired_arrays
@@ -83,6 +86,42 @@ def _load(path: str, name: str) -> np.ndarray:
         raise _UsageError(f"--{name}: cannot read {path!r} as a .npy array ({e})") from None
 
 
+def _check_output_file(flag: str, path: str) -> None:
+    """Refuse ``path`` unless a file can be written there: not a folder, and an existing writable file
+    or a new one in a folder that exists (or can be made under one) and takes a file, tried with an
+    anonymous temporary file that leaves nothing behind (``os.access`` says yes to root everywhere)."""
+    target = Path(os.path.abspath(path))
+    if target.is_dir():
+        raise _UsageError(f"{flag} {path!r} is a folder; give a file path such as result.json")
+    base = target if target.exists() else target.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if target.exists() and not os.access(target, os.W_OK):
+        raise _UsageError(f"{flag} {path!r}: the file exists and is not writable")
+    if not base.is_dir():
+        raise _UsageError(f"{flag} {path!r}: cannot create a file there, {str(base)!r} is not a folder")
+    if target.exists():
+        base = target.parent
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError:
+        raise _UsageError(f"{flag} {path!r}: cannot create a file there, {str(base)!r} is not writable") from None
+
+
+def _check_options(options_type: type, values: dict[str, Any], owner: str, from_json: set[str]) -> None:
+    """Build the method's options dataclass (its ``__post_init__`` checks the ranges); an option's
+    error is reported under the flag it came from (``--steps``), or ``--options`` for one given there."""
+    try:
+        make_options(options_type, values, owner=owner)
+    except ValueError as e:
+        name, _, rest = str(e).partition(" ")
+        if name in values:
+            where = f"--options {name}" if name in from_json else f"--{name.replace('_', '-')}"
+            raise _UsageError(f"{where} {rest}") from None
+        raise
+
+
 def _method_options(args: argparse.Namespace, flags: dict[str, list[str]]) -> dict[str, Any]:
     entry = ESTIMATORS.get(args.method)
     owner = f"method {entry.name!r}"
@@ -106,8 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, flags = _parser_and_flags()
     try:
         args = parser.parse_args(argv)
+        if args.json:
+            _check_output_file("--json", args.json)
+        options = _method_options(args, flags)
+        entry = ESTIMATORS.get(args.method)
+        if entry.options is not None:  # out-of-range options (steps=0, k=0, ...) refused before the data load
+            _check_options(entry.options, options, f"method {entry.name!r}", set(args.options or {}))
         x, y = paired_arrays(_load(args.x, "x"), _load(args.y, "y"))
-        est = estimate_mi(x, y, method=args.method, **_method_options(args, flags))
+        est = estimate_mi(x, y, method=args.method, **options)
     except (_UsageError, ValueError) as e:  # ValueError: unknown method, bad option or bad data
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
@@ -118,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ci_text = "no interval" if ci is None else f"95% interval [{ci[0]:.4f}, {ci[1]:.4f}]"
     print(f"I(X;Y) = {est.value * scale:.4f} {unit}  ({ci_text}; method {est.method}, n = {len(x)})")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # checked creatable before the estimate
         with open(args.json, "w") as fh:
             json.dump({"method": est.method, "value": est.value * scale, "ci": ci, "unit": unit, "n": len(x)}, fh, indent=2)
     return 0

@@ -16,7 +16,7 @@ from contracts.stats import normal_interval
 from .densities import GaussianConditional
 from .knn import kl_entropy
 from .registry import ConfiguredEstimator, option_values, register_estimator
-from .training import TrainedOptions, paired_arrays, split_indices, train_critic
+from .training import TrainedOptions, check_int, check_real, paired_arrays, split_indices, train_critic
 
 __all__ = ["BAOptions", "BarberAgakov", "barber_agakov"]
 
@@ -102,6 +102,12 @@ class BAOptions(TrainedOptions):
 
     entropy_x: float | None = field(default=None, metadata={"help": "h(X) in nats if known (then a certified bound); else kNN-estimated"})
     k: int = field(default=3, metadata={"help": "neighbours of the kNN estimates"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("k", self.k, 1)
+        if self.entropy_x is not None:
+            check_real("entropy_x", self.entropy_x)
 
 
 @register_estimator("ba", options=BAOptions, tags=("density", "trained"))

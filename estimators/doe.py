@@ -13,7 +13,7 @@ from contracts.interface import Estimate
 from .densities import GaussianConditional, NormalScores, ScaleMixture
 from .intervals import student_t_interval
 from .registry import ConfiguredEstimator, option_values, register_estimator
-from .training import TrainedOptions, paired_arrays, split_indices, train_critic
+from .training import TrainedOptions, check_real, paired_arrays, split_indices, train_critic
 
 __all__ = ["DoEOptions", "DifferenceOfEntropies", "difference_of_entropies"]
 
@@ -149,6 +149,10 @@ class DoEOptions(TrainedOptions):
     heteroscedastic: bool = field(default=True, metadata={"help": "conditional spread depends on x"})
     elliptical: bool = field(default=True, metadata={"help": "Gaussian scale mixtures instead of single Gaussians"})
     level: float = field(default=0.95, metadata={"help": "coverage of the interval"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_real("level", self.level, low=0.0, high=1.0)
 
 
 @register_estimator("doe", options=DoEOptions, tags=("density", "trained"))

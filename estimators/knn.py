@@ -15,7 +15,7 @@ from contracts.interface import Estimate
 
 from .intervals import student_t_interval
 from .registry import ConfiguredEstimator, option_values, register_estimator
-from .training import as_float_array, paired_arrays
+from .training import as_float_array, check_int, check_seed, paired_arrays
 
 __all__ = ["KSGOptions", "KSG", "ksg", "kl_entropy"]
 
@@ -143,6 +143,15 @@ class KSGOptions:
     blocks: int = field(default=10, metadata={"help": "disjoint blocks of the t interval (< 2: none)"})
     seed: int = field(default=0, metadata={"help": "seed"})
     workers: int = field(default=1, metadata={"help": "kd-tree query threads"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
+            raise ValueError(f"k must be a positive integer, got {self.k!r}")  # the wording of ksg()'s own check
+        if self.variant not in (1, 2) or isinstance(self.variant, bool):
+            raise ValueError(f"variant must be 1 or 2 (KSG eq. 8 or 9), got {self.variant!r}")
+        check_seed("seed", self.seed)
+        if self.workers != -1:  # -1: every core (scipy's convention)
+            check_int("workers", self.workers, 1, "or -1 for every core")
 
 
 @register_estimator("ksg", options=KSGOptions, tags=("knn",))

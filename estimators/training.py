@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["TrainedOptions", "as_float_array", "paired_arrays", "split_indices", "train_critic"]
+__all__ = [
+    "TrainedOptions", "check_int", "check_real", "check_split", "check_seed", "as_float_array", "paired_arrays", "split_indices", "train_critic"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,77 @@ class TrainedOptions:
     patience: int = field(default=10, metadata={"help": "validations without improvement before stopping"})
     seed: int = field(default=0, metadata={"help": "seed"})
     progress: bool = field(default=True, metadata={"help": "progress bar"})
+
+    def __post_init__(self) -> None:
+        # refused here, so that estimate_mi and the command line both reject an untrainable setting
+        # (steps=0 would return the value of an untrained critic as if it were an estimate)
+        check_int("hidden", self.hidden, 1)
+        check_int("layers", self.layers, 0)
+        check_int("steps", self.steps, 1)
+        check_int("batch_size", self.batch_size, 2, "a minibatch bound needs two pairs")
+        check_real("lr", self.lr, low=0.0)
+        check_split("split", self.split)
+        check_int("eval_every", self.eval_every, 1)
+        check_int("patience", self.patience, 1)
+        check_seed("seed", self.seed)
+
+
+def check_int(name: str, value: Any, low: int, why: str = "") -> None:
+    """ValueError naming option ``name`` unless ``value`` is an integer (not a bool) >= ``low``.
+
+    Example:
+        >>> check_int("steps", 0, 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: steps must be an integer >= 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}{f' ({why})' if why else ''}, got {value!r}")
+
+
+def check_real(name: str, value: Any, low: float | None = None, high: float | None = None,
+               closed: tuple[bool, bool] = (False, False), allow_inf: bool = False) -> None:
+    """ValueError naming option ``name`` unless ``value`` is a real number in the interval from
+    ``low`` to ``high`` (``closed`` says which ends belong to it), finite unless ``allow_inf``.
+
+    Example:
+        >>> check_real("lr", -1.0, low=0.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be a finite number > 0.0, got -1.0
+    """
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    v = float(value) if ok else float("nan")
+    ok = ok and not np.isnan(v) and (allow_inf or np.isfinite(v))
+    ok = ok and (low is None or (v >= low if closed[0] else v > low))
+    ok = ok and (high is None or (v <= high if closed[1] else v < high))
+    if not ok:
+        parts = []
+        if low is not None:
+            parts.append(f"{'>=' if closed[0] else '>'} {low}")
+        if high is not None:
+            parts.append(f"{'<=' if closed[1] else '<'} {high}")
+        kind = "a number" if allow_inf else "a finite number"
+        raise ValueError(f"{name} must be {kind}{' ' + ' and '.join(parts) if parts else ''}, got {value!r}")
+
+
+def check_split(name: str, fractions: Any) -> None:
+    """ValueError unless ``fractions`` is (validation, test), each in (0, 1), summing to < 1 (the
+    rest trains)."""
+    try:
+        pair = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        pair = ()
+    if len(pair) != 2 or not all(0 < f < 1 for f in pair) or not sum(pair) < 1:
+        raise ValueError(f"{name} must be two fractions (validation, test), each in (0, 1), summing to < 1 "
+                         f"(the rest trains), got {fractions!r}")
+
+
+def check_seed(name: str, value: Any) -> None:
+    """ValueError unless ``value`` is an integer in [0, 2**32 - 1] (numpy's and torch's seeds)."""
+    check_int(name, value, 0)
+    if value >= 2**32:
+        raise ValueError(f"{name} must be an integer in [0, {2**32 - 1}], got {value!r}")
 
 
 def as_float_array(a: Any, name: str) -> np.ndarray:

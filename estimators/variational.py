@@ -27,7 +27,7 @@ from .bounds import (
 from .critics import make_critic, mlp
 from .intervals import student_t_interval
 from .registry import ConfiguredEstimator, option_values, register_estimator
-from .training import TrainedOptions, paired_arrays, split_indices, train_critic
+from .training import TrainedOptions, check_int, check_real, paired_arrays, split_indices, train_critic
 
 __all__ = [
     "CRITIC_BOUNDS",
@@ -223,12 +223,20 @@ class CriticOptions(TrainedOptions):
     critic: Literal["separable", "concat"] = field(default="separable", metadata={"help": "critic T(x, y): g(x)^T h(y) or an MLP on [x, y]"})
     embed: int = field(default=32, metadata={"help": "embedding size of the separable critic"})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("embed", self.embed, 1)
+
 
 @dataclass(frozen=True)
 class DVOptions(CriticOptions):
     """Options of :class:`DV`: the critic options and MINE's moving-average rate."""
 
     ema_rate: float = field(default=0.01, metadata={"help": "MINE: rate of the moving average of E_Q[e^T]"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_real("ema_rate", self.ema_rate, low=0.0, high=1.0, closed=(False, False))  # log1p(-rate) and log(rate)
 
 
 @dataclass(frozen=True)
@@ -237,12 +245,20 @@ class SMILEOptions(CriticOptions):
 
     tau: float = field(default=5.0, metadata={"help": "SMILE: clip of the partition term's critic (inf gives DV)"})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_real("tau", self.tau, low=0.0, allow_inf=True)
+
 
 @dataclass(frozen=True)
 class InterpolatedOptions(CriticOptions):
     """Options of :class:`Interpolated`: the critic options and the interpolation weight."""
 
     alpha: float = field(default=0.01, metadata={"help": "I_alpha: weight of the InfoNCE-like minibatch mean"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_real("alpha", self.alpha, low=0.0, high=1.0, closed=(True, True))  # between NWJ (0) and InfoNCE (1)
 
 
 class _CriticBound(ConfiguredEstimator):

@@ -18,7 +18,7 @@ from analysis.claims.density import check_claim1, check_claim2, check_claim4
 from analysis.claims.lagrangian import check_claim3, check_claim6
 from analysis.claims.coding import check_claim5, check_claim7
 from analysis.claims.symbolic import symbolic_checks
-from analysis.cli import parse_study_args
+from analysis.cli import parse_study_args, require_at_least, require_seed
 from analysis.report import study_report, write_report
 
 
@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> ClaimsSettings:
     jobs = args.jobs if args.jobs is not None else min(2, mp.cpu_count())
-    if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    require_at_least("--jobs", jobs, 1)
+    require_seed("--seed", args.seed)
     return ClaimsSettings.quick_settings(seed=args.seed, jobs=jobs) if args.quick else ClaimsSettings(seed=args.seed, jobs=jobs)
 
 

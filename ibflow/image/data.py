@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ __all__ = [
     "load_builtin_set",
     "load_folder",
     "to_tensor",
+    "image_to_tensor",
     "center_crop",
     "CropSampler",
 ]
@@ -86,14 +88,52 @@ def load_folder(path: str | Path, min_side: int = 1) -> dict[str, Tensor]:
     for file in files:
         try:
             with Image.open(file) as im:
-                array = np.asarray(im.convert("RGB"))
+                image = image_to_tensor(im)
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"--data: cannot read {str(file)!r} as an image: {e}") from e
-        if min(array.shape[:2]) < min_side:
-            size = f"{array.shape[1]}x{array.shape[0]}"
+        except ValueError as e:
+            raise ValueError(f"--data: {file.name}: {e}") from None
+        if min(image.shape[-2:]) < min_side:
+            size = f"{image.shape[-1]}x{image.shape[-2]}"
             raise ValueError(f"--data: {file.name} is {size} px; need a short side >= {min_side}")
-        images[file.name] = to_tensor(array)
+        images[file.name] = image
     return images
+
+
+# PIL modes of one channel of integers wider than 8 bits, by the largest value they hold. Pillow opens a
+# 16-bit grey PNG as "I;16" (older versions: "I"), and its convert("RGB") clips every value above 255
+# to white, so these are scaled here by their own maximum instead.
+_WIDE_GREY_MAX = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535}
+# modes whose range is not fixed by the mode: "I" is 16-bit when it comes from a PNG (the format's
+# widest grey), "F" and other "I" have no known maximum and are refused rather than guessed
+_PNG_FORMATS = ("PNG",)
+
+
+def image_to_tensor(im: Any) -> Tensor:
+    """A PIL image as float32 (3, H, W) in [0, 1]: 8-bit modes (grey, palette, RGB, RGBA, CMYK, ...)
+    through ``convert("RGB")`` / 255, 16-bit grey (``I;16``, a PNG's ``I``) / 65535, grey repeated to
+    RGB. Raises ValueError for a mode whose range is unknown (float, 32-bit integer) instead of clipping.
+
+    Example:
+        >>> from PIL import Image
+        >>> im = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.uint16))
+        >>> im.mode, image_to_tensor(im)[0].tolist()
+        ('I;16', [[0.0, 0.5000076293945312, 1.0]])
+    """
+    mode = im.mode
+    peak = _WIDE_GREY_MAX.get(mode)
+    if peak is None and mode == "I" and getattr(im, "format", None) in _PNG_FORMATS:
+        peak = 65535
+    if peak is not None:
+        grey = np.asarray(im, dtype=np.float64)  # "I;16B" and friends: numpy reads their byte order
+        if grey.ndim != 2 or grey.min() < 0 or grey.max() > peak:
+            raise ValueError(f"PIL mode {mode} image holds values outside [0, {peak}]")
+        scaled = torch.from_numpy(grey / peak).float()
+        return scaled.unsqueeze(0).repeat(3, 1, 1)
+    if mode in ("I", "F") or mode.startswith("I;"):
+        raise ValueError(f"PIL mode {mode!r} (32-bit integer or float pixels) has no known white level; "
+                         "save the image as 8- or 16-bit PNG or as JPEG")
+    return to_tensor(np.asarray(im.convert("RGB")))
 
 
 def center_crop(image: Tensor, multiple: int, max_side: int | None = None) -> Tensor:

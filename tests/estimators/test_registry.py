@@ -161,3 +161,27 @@ def test_entry_point_estimator_is_found(plugin_entry_point: str) -> None:
     est = estimate_mi(x, y, method=plugin_entry_point, ridge=0.0)
     assert ESTIMATORS.get(plugin_entry_point).origin == "entry point"
     assert est.method == "gaussian" and abs(est.value - truth) < 4 * 0.7 / math.sqrt(2000)
+
+
+# ---- every options dataclass refuses what its estimator cannot run with (estimate_mi and the CLI alike) ----
+
+@pytest.mark.parametrize(
+    ("method", "options", "named"),
+    [
+        ("nwj", {"steps": 0}, "steps"), ("dv", {"batch_size": 1}, "batch_size"), ("infonce", {"lr": 0.0}, "lr"),
+        ("js", {"lr": float("nan")}, "lr"), ("smile", {"tau": 0.0}, "tau"), ("dv", {"ema_rate": 1.0}, "ema_rate"),
+        ("interpolated", {"alpha": 1.5}, "alpha"), ("nwj", {"hidden": 0}, "hidden"), ("nwj", {"embed": 0}, "embed"),
+        ("nwj", {"split": (0.5, 0.5)}, "split"), ("nwj", {"split": (0.0, 0.2)}, "split"), ("nwj", {"eval_every": 0}, "eval_every"),
+        ("nwj", {"patience": 0}, "patience"), ("nwj", {"seed": -1}, "seed"), ("ksg", {"k": 0}, "k"),
+        ("ksg", {"variant": 3}, "variant"), ("ksg", {"workers": 0}, "workers"), ("ba", {"k": 0}, "k"),
+        ("ba", {"entropy_x": float("inf")}, "entropy_x"), ("doe", {"level": 1.0}, "level"), ("doe", {"steps": 0}, "steps"),
+    ],
+)
+def test_out_of_range_options_refused_by_estimate_mi(method: str, options: dict, named: str) -> None:
+    import numpy as np
+
+    from estimators import estimate_mi
+
+    x = np.random.default_rng(0).normal(size=(50, 1))
+    with pytest.raises(ValueError, match=rf"^{named} must"):
+        estimate_mi(x, x, method=method, **options)
