@@ -11,7 +11,7 @@ import pytest
 from analysis import mi_bench, rd_gap
 
 # a tiny sweep: two betas, a few seconds in all
-SWEEP = ["--source", "gaussian", "--betas", "0.2", "1", "--steps", "20", "--eval-samples", "4096",
+SWEEP = ["--source", "gaussian", "--betas", "0.2", "1", "--steps", "20", "--eval-samples", "8192",
          "--batch-size", "256", "--no-progress"]
 GRID = ["--methods", "ksg", "nwj", "--mis", "2", "--seeds", "0", "1", "--steps", "50", "--samples", "1280",
         "--ksg-samples", "200", "--dim", "2", "--no-progress"]
