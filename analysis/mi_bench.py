@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from analysis.parallel import run_tasks
-from analysis.points_log import LoggedPoints, PointsLog, open_points_log, points_log_path, settings_hash
+from analysis.points_log import LoggedPoints, PointsLog, open_study_log, points_log_path, settings_hash
 from contracts.interface import KnownMISampler
 from contracts.options import add_option_flags
 from synthetic import SAMPLERS, get_sampler
@@ -455,14 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if jobs < 1:
         parser.error(f"--jobs must be >= 1, got {jobs}")
     log_path = points_log_path(args.json)
-    if args.resume and log_path is None:
-        parser.error("--resume needs --json: the log of estimates it continues from lives beside it")
-    try:
-        points_log, logged = open_points_log(log_path, run_settings_hash(settings), resume=args.resume)
-    except ValueError as e:
-        parser.error(f"--resume: {e}")
-    except OSError as e:  # before any estimate: an unwritable log would lose every one
-        parser.error(f"cannot write the log of estimates {log_path}: {e}")
+    points_log, logged = open_study_log(parser, log_path, run_settings_hash(settings), args.resume, "--json")
     start = time.perf_counter()
     cells, interrupted = run_grid(settings, jobs=jobs, progress=not args.no_progress, points_log=points_log,
                                   logged=logged)

@@ -23,7 +23,7 @@ from analysis.report import json_default
 
 __all__ = [
     "POINTS_LOG_SUFFIX", "points_log_path", "settings_hash", "PointsLog", "LoggedPoints", "SettingsMismatch",
-    "open_points_log",
+    "open_points_log", "open_study_log",
 ]
 
 POINTS_LOG_SUFFIX = ".points.jsonl"
@@ -188,3 +188,20 @@ def open_points_log(path: Path | None, settings_hash: str, resume: bool) -> tupl
     logged = log.resume()
     print(f"--resume: {len(logged)} finished point(s) read from {path}", file=sys.stderr)
     return log, logged
+
+
+def open_study_log(
+    parser: Any, path: Path | None, settings_hash: str, resume: bool, where: str
+) -> tuple[PointsLog | None, LoggedPoints]:
+    """:func:`open_points_log` for a command line, before any work: ``--resume`` without a place for
+    the log (``where`` names the flags that give one), a log of other settings, or a log that cannot
+    be written is a usage error (``parser.error``: one line, exit 2)."""
+    if resume and path is None:
+        parser.error(f"--resume needs {where}: the points log it continues from lives beside it")
+    try:
+        return open_points_log(path, settings_hash, resume=resume)
+    except ValueError as e:
+        parser.error(f"--resume: {e}")
+    except OSError as e:  # before any work: an unwritable log would lose every point
+        parser.error(f"cannot write the points log {path}: {e}")
+    raise AssertionError("parser.error returns only by raising SystemExit")

@@ -23,7 +23,7 @@ import torch
 
 from analysis.measure import draw, measure_operational, measure_point, source_parameters, source_variances
 from analysis.parallel import run_tasks
-from analysis.points_log import LoggedPoints, PointsLog, open_points_log, points_log_path, settings_hash
+from analysis.points_log import LoggedPoints, PointsLog, open_study_log, points_log_path, settings_hash
 from analysis.cli import (
     json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed,
 )
@@ -431,14 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device == "cuda":
         jobs = 1  # one process owns the GPU
     log_path = points_log_path(args.json, settings.checkpoint_dir)
-    if args.resume and log_path is None:
-        parser.error("--resume needs --json or --checkpoint-dir: the points log it continues from lives beside them")
-    try:
-        points_log, logged = open_points_log(log_path, point_settings_hash(settings), resume=args.resume)
-    except ValueError as e:
-        parser.error(f"--resume: {e}")
-    except OSError as e:  # before any training: an unwritable log would lose every point
-        parser.error(f"cannot write the points log {log_path}: {e}")
+    points_log, logged = open_study_log(parser, log_path, point_settings_hash(settings), args.resume, "--json or --checkpoint-dir")
     points, interrupted = run_sweep(settings, jobs=jobs, progress=not args.no_progress, points_log=points_log,
                                     logged=logged)
     runtime = time.perf_counter() - start
