@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import contracts
@@ -29,6 +28,7 @@ from estimators.__main__ import main as estimators_main
 from ibflow import CHANNELS, CODECS, get_channel
 from ibflow.channel import linear_to_db
 from synthetic import SAMPLERS, SOURCES, get_sampler
+from tests.estimators.test_cli import save_correlated_pair
 
 # the parts every registry is walked with besides its own: a user's, found only by path
 USER_SOURCE = "tests.synthetic.toy_parts:UniformSource"
@@ -87,15 +87,6 @@ def run_codec_through_rd_gap(name: str, tmp_path: Path, capsys: pytest.CaptureFi
         assert point["decoded_exactly"] is not False
 
 
-def _pair(tmp_path: Path) -> tuple[str, str]:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((800, 2))
-    y = 0.7 * x + math.sqrt(1 - 0.49) * rng.standard_normal((800, 2))
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", y)
-    return str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
-
-
 def _small_flags(name: str) -> list[str]:
     """Few training steps of a small model, for the flags the method has."""
     options = ESTIMATORS.get(name).options
@@ -105,7 +96,7 @@ def _small_flags(name: str) -> list[str]:
 
 
 def run_estimator_through_estimators_cli(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    x, y = _pair(tmp_path)
+    x, y = save_correlated_pair(tmp_path)
     path = tmp_path / "r.json"
     code = estimators_main(["--x", x, "--y", y, "--method", name, *_small_flags(name), "--json", str(path)])
     out, err = capsys.readouterr()

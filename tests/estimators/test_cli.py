@@ -19,14 +19,19 @@ from estimators.closed_form import gaussian_mi_from_correlations
 USER = "tests.estimators.user_estimators"
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> tuple[str, str]:
+def save_correlated_pair(tmp_path: Path) -> tuple[str, str]:
+    """x.npy and y.npy under ``tmp_path``: 800 pairs of 2-d Gaussians with correlation 0.7 per coordinate."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((800, 2))
     y = 0.7 * x + math.sqrt(1 - 0.49) * rng.standard_normal((800, 2))
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     return str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[str, str]:
+    return save_correlated_pair(tmp_path)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
