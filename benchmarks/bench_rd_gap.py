@@ -1,4 +1,4 @@
-"""Benchmark of analysis.rd_gap on the four sources: runtime, gaps and violations.
+"""Benchmark of analysis.rd_gap on the four sources (and one non-FlowCodec codec): runtime, gaps and violations.
 
 Run from the repository root:  python benchmarks/bench_rd_gap.py [--only gaussian ...]
 Writes benchmarks/results/rd_gap_<source>.json and .png, and a summary rd_gap_summary.json.
@@ -21,6 +21,8 @@ RUNS = {
     "gaussian-vector": ["--source", "gaussian-vector", "--variances", "4", "1", "0.25", "0.0625"],
     "mixture": ["--source", "mixture"],
     "laplace": ["--source", "laplace"],
+    # a codec other than the FlowCodec, audited through the codec contract by its real bytes
+    "gaussian-quantized-vector": ["--source", "gaussian", "--codec", "quantized-vector", "--betas", "0.05", "0.5"],
 }
 
 
