@@ -27,9 +27,16 @@ __all__ = [
     "optimal_distortion",
     "source_parameters",
     "BITS",
+    "OPERATIONAL_FIELDS",
 ]
 
 BITS = 1.0 / math.log(2)  # nats -> bits
+
+OPERATIONAL_FIELDS = (
+    "rate_operational", "distortion_operational", "rd_lower_operational", "gap_operational", "bytes", "samples",
+    "decoded_exactly",
+)
+"""The fields of a point that come from a codec's own bitstream (every codec's points have them)."""
 
 
 # A source need only keep the contract (contracts.Source: dim, sample, log_prob, rate_distortion).
@@ -171,6 +178,15 @@ def measure_point(
         "distortion_binned": binned.distortion_binned.value,
         "rate_coded": binned.rate_coded * BITS,
         "distortion_coded": binned.distortion_coded,
+        # the audit's fields, shared with every codec (measure_operational): the real bytes of the binned
+        # bitstream at its decoded distortion, and the model's own rate (E KL)
+        "rate_operational": binned.rate_coded * BITS,
+        "distortion_operational": binned.distortion_coded,
+        "rd_lower_operational": source.rate_distortion(binned.distortion_coded).lower * BITS,
+        "gap_operational": (binned.rate_coded - source.rate_distortion(binned.distortion_coded).mid) * BITS,
+        "rate_model": ch.rate_kl.value * BITS,
+        "bytes": binned.n_bytes,
+        "samples": len(x),
         "bin_width": binned.delta,
         "decoded_exactly": binned.decoded_exactly,
         "gap": gap * BITS,
@@ -244,5 +260,9 @@ def measure_operational(codec: nn.Module, source: Source, beta: float, n_eval: i
         "samples": n,
         "decoded_exactly": decoded_exactly,
         "gap": (rate_operational - rd.mid) * BITS,
+        # the names FlowCodec points use for the same numbers (analysis.codec_compare reads these)
+        "distortion_operational": D,
+        "rd_lower_operational": rd.lower * BITS,
+        "gap_operational": (rate_operational - rd.mid) * BITS,
         "violations": violations,
     }

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from analysis.measure import draw, measure_operational, measure_point, source_parameters, source_variances
+from analysis.measure import OPERATIONAL_FIELDS, draw, measure_operational, measure_point, source_parameters, source_variances
 from analysis.parallel import run_tasks
 from analysis.points_log import LoggedPoints, PointsLog, open_study_log, points_log_path, settings_hash
 from analysis.cli import (
@@ -29,7 +29,7 @@ from analysis.cli import (
 )
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
-from contracts import add_option_flags, make_options
+from contracts import CodingPreparedCodec, FittedCodec, add_option_flags, make_options
 from ibflow import CODECS, FlowCodec, TrainConfig, TrainingDiverged, get_codec, train
 from synthetic import SOURCES, Source, get_source
 
@@ -55,13 +55,15 @@ class SweepSettings:
     source: str
     params: dict[str, Any]
     betas: list[float]
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig | None = field(default_factory=TrainConfig)  # None (--steps 0): measured as given
     codec: str = "flowcodec"
     codec_options: dict[str, Any] = field(default_factory=dict)
     n_eval: int = 262_144
     delta: float | None = None
     device: str = "cpu"
     checkpoint_dir: str | None = None
+    seed: int = 0
+    fit_samples: int = 131_072
 
 
 def default_betas(source: Source) -> list[float]:
@@ -72,10 +74,12 @@ def default_betas(source: Source) -> list[float]:
     return [round(2 * s2 * f, 6) for f in (0.025, 0.05, 0.1, 0.25, 0.5, 0.75)]
 
 
-def build_codec(spec: str, dim: int, options: dict[str, Any]) -> torch.nn.Module:
+def build_codec(spec: str, dim: int, options: dict[str, Any], beta: float | None = None) -> torch.nn.Module:
     """The vector codec ``spec`` for inputs of dimension ``dim``: a registered name or a
-    ``package.module:attribute`` class or factory, called as ``make(dim, **options)``."""
-    codec = get_codec(spec, dim, **options)
+    ``package.module:attribute`` class or factory, called as ``make(dim, **options)``, or as
+    ``make(dim, beta=beta, **options)`` when it names a ``beta`` parameter (a factory that loads a codec
+    trained elsewhere for that beta)."""
+    codec = get_codec(spec, dim, context={"beta": beta}, **options)
     missing = [m for m in ("forward", "compress", "decompress") if not callable(getattr(codec, m, None))]
     if missing or not isinstance(codec, torch.nn.Module):
         raise ValueError(
@@ -97,26 +101,38 @@ def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> d
     parameters is measured as it is built."""
     torch.set_num_threads(1)  # one thread per point: sweep points run in parallel processes
     source = get_source(settings.source, **settings.params)
-    torch.manual_seed(settings.train.seed)
-    codec = build_codec(settings.codec, source.dim, settings.codec_options).to(settings.device)
+    torch.manual_seed(settings.seed)
+    codec = build_codec(settings.codec, source.dim, settings.codec_options, beta=beta).to(settings.device)
     device = torch.device(settings.device)
     sample = lambda n, seed: draw(source, n, seed).to(device)  # noqa: E731
     ckpt = None
     if settings.checkpoint_dir is not None:
         ckpt = Path(settings.checkpoint_dir) / _checkpoint_name(settings, beta)
     start = time.perf_counter()
-    train_seconds = 0.0
-    if any(p.requires_grad for p in codec.parameters()):
-        try:
-            train_seconds = train(codec, sample, beta, settings.train, checkpoint=ckpt, progress=progress).seconds
-        except TrainingDiverged as e:
-            return {"beta": beta, "codec": settings.codec, "error": str(e), "violations": [f"training diverged: {e}"]}
+    train_seconds = fit_seconds = 0.0
+    if settings.train is not None:  # --steps 0: the codec is measured as its factory built it
+        if isinstance(codec, FittedCodec):  # Lloyd's algorithm, a step search, ...: before any gradient step
+            t0 = time.perf_counter()
+            codec.fit(sample(settings.fit_samples, settings.seed + 2_000_003), beta)
+            fit_seconds = time.perf_counter() - t0
+        if any(p.requires_grad for p in codec.parameters()):
+            try:
+                train_seconds = train(codec, sample, beta, settings.train, checkpoint=ckpt, progress=progress).seconds
+            except TrainingDiverged as e:
+                return {"beta": beta, "codec": settings.codec, "error": str(e), "violations": [f"training diverged: {e}"]}
+        if isinstance(codec, CodingPreparedCodec):  # e.g. an entropy model fitted to the trained latents
+            codec.prepare_coding(sample(settings.fit_samples, settings.seed + 2_000_003).cpu())
     codec = codec.cpu()
     if isinstance(codec, FlowCodec):
-        point = measure_point(codec, source, beta, n_eval=settings.n_eval, seed=settings.train.seed, delta=settings.delta)
+        point = measure_point(codec, source, beta, n_eval=settings.n_eval, seed=settings.seed, delta=settings.delta)
+        if type(codec).compress is not FlowCodec.compress:  # coded its own way: its own bytes are the operational rate
+            own = measure_operational(codec, source, beta, n_eval=settings.n_eval, seed=settings.seed)
+            point.update({k: own[k] for k in OPERATIONAL_FIELDS})
+            point["violations"] = point["violations"] + own["violations"]
     else:
-        point = measure_operational(codec, source, beta, n_eval=settings.n_eval, seed=settings.train.seed)
+        point = measure_operational(codec, source, beta, n_eval=settings.n_eval, seed=settings.seed)
     point["codec"] = settings.codec
+    point["fit_seconds"] = fit_seconds
     point["train_seconds"] = train_seconds
     point["point_seconds"] = time.perf_counter() - start
     return point
@@ -317,7 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"one of {', '.join(e.name for e in codecs)}, or package.module:attribute (default: flowcodec)")
     cod.add_argument("--codec-options", type=json_object, metavar="JSON", help="the codec's options as one JSON object")
     cod.add_argument("--betas", type=float, nargs="+", help="rate multipliers (default: six spanning low to high rate)")
-    cod.add_argument("--steps", type=int, default=None, help="training steps per point (default 800; --quick 150)")
+    cod.add_argument("--steps", type=int, default=None,
+                     help="training steps per point (default 800; --quick 150); 0: no fitting or training, every codec "
+                     "is measured as its factory built it (a codec trained elsewhere)")
+    cod.add_argument("--fit-samples", type=int, default=131_072,
+                     help="training samples given to a codec's own fit(x, beta) (Lloyd, step search; default 2^17)")
     cod.add_argument("--batch-size", type=int, default=2048)
     cod.add_argument("--lr", type=float, default=2e-2)
     cod.add_argument("--schedule", choices=["constant", "linear", "cosine"], default="linear", help="beta warm-up")
@@ -348,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
     steps = args.steps if args.steps is not None else (150 if args.quick else 800)
     n_eval = args.eval_samples if args.eval_samples is not None else (2**15 if args.quick else 2**18)
-    for name, value, low in (("--steps", steps, 1), ("--batch-size", args.batch_size, 2), ("--eval-samples", n_eval, 2)):
+    for name, value, low in (("--steps", steps, 0), ("--batch-size", args.batch_size, 2), ("--eval-samples", n_eval, 2),
+                             ("--fit-samples", args.fit_samples, 2)):
         require_at_least(name, value, low)
     require_positive("--lr", args.lr)
     require_seed("--seed", args.seed)
@@ -363,17 +384,21 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
         raise ValueError(f"--delta must be > 0, got {args.delta}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
-    cfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed)
+    cfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed) if steps else None
     options = codec_options(args)
     entry = CODECS.get(args.codec)
     if entry.origin == "registered" and "vector" not in entry.tags:  # a path or entry point may be any codec
         vector = ", ".join(CODECS.tagged("vector"))
         raise ValueError(f"--codec {entry.name!r} is not a vector codec (its tags: {', '.join(sorted(entry.tags)) or 'none'}); choose one of {vector}")
+    if steps == 0 and entry.origin == "registered":
+        raise ValueError(f"--steps 0 measures a codec as its factory built it (one trained elsewhere, given as a "
+                         f"package.module:attribute path or entry point); the built-in {entry.name!r} would be untrained: "
+                         "use --steps >= 1")
     if entry.options is not None:  # the options in force, defaults included, so the report says what ran
         resolved = make_options(entry.options, options, owner=f"codec {entry.name!r}")
         options = {f: getattr(resolved, f) for f in resolved.__dataclass_fields__}
     try:  # a bad codec or option fails here, before any training
-        codec = build_codec(args.codec, source.dim, options)
+        codec = build_codec(args.codec, source.dim, options, beta=betas[0])
     except (TypeError, ValueError) as e:
         raise ValueError(f"--codec {args.codec}: {e}") from None
     if isinstance(codec, FlowCodec):  # measured with the I(X;Z) sandwich (analysis.measure.measure_point)
@@ -391,6 +416,8 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
         delta=args.delta,
         device=args.device,
         checkpoint_dir=args.checkpoint_dir,
+        seed=args.seed,
+        fit_samples=args.fit_samples,
     )
 
 

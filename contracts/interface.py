@@ -164,6 +164,25 @@ class TrainableCodec(Protocol):
 
 
 @runtime_checkable
+class FittedCodec(Protocol):
+    """A codec that fits itself to training samples (Lloyd's algorithm, a step search, a closed form)
+    instead of, or before, gradient steps: ``fit(x, beta)`` with x of shape (n, dim) and the
+    Lagrangian ``D + beta * R`` (R in nats per sample). The studies call it once per point, before
+    any gradient training; a codec with no trainable parameters is then measured as it is."""
+
+    def fit(self, x: Tensor, beta: float) -> None: ...
+
+
+@runtime_checkable
+class CodingPreparedCodec(Protocol):
+    """A codec whose coding state is built from samples once training is done, e.g. an entropy model
+    fitted to its trained latents (a dithered FlowCodec): ``prepare_coding(x)``, x of shape (n, dim).
+    The studies call it after gradient training, before any ``compress``."""
+
+    def prepare_coding(self, x: Tensor) -> None: ...
+
+
+@runtime_checkable
 class NoisyLatentCodec(Protocol):
     """A codec trained without quantization: z = f(x) + sigma * eps, q(z|x) = N(f(x), sigma^2 I),
     and a prior p(z). Its rate E_x KL(q(z|x) || p(z)) bounds I(X; Z) from above (DESIGN.md)."""

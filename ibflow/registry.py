@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from contracts import Registry, make_options
 
-__all__ = ["CODECS", "CHANNELS", "register_codec", "register_channel", "get_codec", "get_channel", "build_part", "part_name"]
+__all__ = [
+    "CODECS", "CHANNELS", "register_codec", "register_channel", "get_codec", "get_channel", "build_part", "part_name",
+    "accepts_keyword",
+]
 
 T = TypeVar("T")
 
@@ -55,14 +59,34 @@ def register_channel(name: str, *, options: type | None = None, summary: str | N
     return _named(CHANNELS, name, options, summary, tags)
 
 
-def build_part(registry: Registry[Any], spec: str, *inputs: Any, **options: Any) -> Any:
+def accepts_keyword(obj: Callable[..., Any], name: str) -> bool:
+    """Whether the class or factory ``obj`` names a parameter ``name`` (a ``**kwargs`` does not count).
+
+    Example:
+        >>> accepts_keyword(lambda dim, beta=1.0: None, "beta"), accepts_keyword(lambda dim, **kw: None, "beta")
+        (True, False)
+    """
+    try:
+        parameters = inspect.signature(obj).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    p = parameters.get(name)
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+
+
+def build_part(
+    registry: Registry[Any], spec: str, *inputs: Any, context: Mapping[str, Any] | None = None, **options: Any
+) -> Any:
     """Resolve ``spec`` in ``registry`` and build it from the positional ``inputs`` and ``options``,
-    which are checked against the part's options dataclass where it has one (unknown names refused)."""
+    which are checked against the part's options dataclass where it has one (unknown names refused).
+    ``context`` holds keywords a study offers every part (a vector codec's ``beta``): each is passed
+    only to a part that names it as a parameter, and is not one of its options."""
     entry = registry.get(spec)
     if entry.options is not None:
         opts = make_options(entry.options, options, owner=f"{registry.kind} {entry.name!r}")
         options = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts) if f.init}
-    return entry.obj(*inputs, **options)
+    offered = {k: v for k, v in (context or {}).items() if v is not None and accepts_keyword(entry.obj, k)}
+    return entry.obj(*inputs, **options, **offered)
 
 
 def get_channel(spec: str, snr_db: float, **options: Any) -> Any:
@@ -71,10 +95,11 @@ def get_channel(spec: str, snr_db: float, **options: Any) -> Any:
     return build_part(CHANNELS, spec, snr_db, **options)
 
 
-def get_codec(spec: str, *inputs: Any, **options: Any) -> Any:
+def get_codec(spec: str, *inputs: Any, context: Mapping[str, Any] | None = None, **options: Any) -> Any:
     """The codec ``spec`` (a registered name, an entry point of ``ibflow.codecs``, or
-    ``package.module:attribute``) built from ``inputs`` (e.g. a vector codec's ``dim``) and ``options``."""
-    return build_part(CODECS, spec, *inputs, **options)
+    ``package.module:attribute``) built from ``inputs`` (e.g. a vector codec's ``dim``) and ``options``;
+    ``context`` as in :func:`build_part` (``{"beta": beta}`` in the R-D studies)."""
+    return build_part(CODECS, spec, *inputs, context=context, **options)
 
 
 def part_name(obj: Any) -> str:

@@ -194,10 +194,12 @@ def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | Non
         code_len = -bins.log_pmf(k).sum(-1)
         dist_binned = ((x - codec.reconstruct(k)) ** 2).sum(-1)
         # measurement 4 through the codec contract: compress, decompress, count the bytes
-        coded = codec.compress(x)
-        decoded = codec.decompress_symbols(coded["strings"], coded["shape"])
+        # FlowCodec's own binned coding, named explicitly: a subclass may code another way
+        # (ibflow.vector.dithered) and is measured through its own compress as well
+        coded = FlowCodec.compress(codec, x)
+        decoded = FlowCodec.decompress_symbols(codec, coded["strings"], coded["shape"])
         exact = bool(torch.equal(decoded, k))
-        dist_coded = ((x - codec.decompress(coded["strings"], coded["shape"])["x_hat"]) ** 2).sum(-1)
+        dist_coded = ((x - FlowCodec.decompress(codec, coded["strings"], coded["shape"])["x_hat"]) ** 2).sum(-1)
         n_bytes = stream_bytes(coded["strings"])
         widths = codec.bin_width.tolist()
     finally:
