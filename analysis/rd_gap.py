@@ -34,7 +34,7 @@ from ibflow import CODECS, FlowCodec, TrainConfig, TrainingDiverged, get_codec, 
 from synthetic import SOURCES, Source, get_source
 
 __all__ = [
-    "build_parser", "main", "SweepSettings", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
+    "build_parser", "main", "SweepSettings", "TrainedPoint", "train_point", "measure_trained", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
     "plot_rd_gap", "source_params", "codec_options", "build_codec", "point_settings_hash",
 ]
 
@@ -95,11 +95,21 @@ def _checkpoint_name(settings: SweepSettings, beta: float) -> str:
     return f"{stem}_beta{beta:g}.pt"
 
 
-def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> dict[str, Any]:
-    """Train one codec at ``beta`` and measure it: a FlowCodec with :func:`analysis.measure.measure_point`,
-    any other codec with :func:`analysis.measure.measure_operational`. A codec with no trainable
-    parameters is measured as it is built."""
-    torch.set_num_threads(1)  # one thread per point: sweep points run in parallel processes
+@dataclass
+class TrainedPoint:
+    """A codec fitted and trained at one beta (:func:`train_point`), with its source and timings."""
+
+    codec: torch.nn.Module
+    source: Source
+    fit_seconds: float
+    train_seconds: float
+
+
+def train_point(settings: SweepSettings, beta: float, progress: bool = False) -> TrainedPoint | dict[str, Any]:
+    """Build the codec for ``beta``, call its ``fit(x, beta)`` if it has one (:class:`contracts.FittedCodec`),
+    train its parameters if it has any, then its ``prepare_coding(x)`` (:class:`contracts.CodingPreparedCodec`);
+    with ``settings.train`` None (--steps 0) none of these run. Returns the trained point, or the
+    error point of a diverged training."""
     source = get_source(settings.source, **settings.params)
     torch.manual_seed(settings.seed)
     codec = build_codec(settings.codec, source.dim, settings.codec_options, beta=beta).to(settings.device)
@@ -108,12 +118,12 @@ def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> d
     ckpt = None
     if settings.checkpoint_dir is not None:
         ckpt = Path(settings.checkpoint_dir) / _checkpoint_name(settings, beta)
-    start = time.perf_counter()
     train_seconds = fit_seconds = 0.0
     if settings.train is not None:  # --steps 0: the codec is measured as its factory built it
+        fit_seed = settings.seed + 2_000_003  # training samples: never the test samples (seed + 1_000_003)
         if isinstance(codec, FittedCodec):  # Lloyd's algorithm, a step search, ...: before any gradient step
             t0 = time.perf_counter()
-            codec.fit(sample(settings.fit_samples, settings.seed + 2_000_003), beta)
+            codec.fit(sample(settings.fit_samples, fit_seed), beta)
             fit_seconds = time.perf_counter() - t0
         if any(p.requires_grad for p in codec.parameters()):
             try:
@@ -121,8 +131,17 @@ def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> d
             except TrainingDiverged as e:
                 return {"beta": beta, "codec": settings.codec, "error": str(e), "violations": [f"training diverged: {e}"]}
         if isinstance(codec, CodingPreparedCodec):  # e.g. an entropy model fitted to the trained latents
-            codec.prepare_coding(sample(settings.fit_samples, settings.seed + 2_000_003).cpu())
-    codec = codec.cpu()
+            codec.prepare_coding(sample(settings.fit_samples, fit_seed).cpu())
+    return TrainedPoint(codec.cpu(), source, fit_seconds, train_seconds)
+
+
+def measure_trained(settings: SweepSettings, beta: float, trained: TrainedPoint, name: str | None = None) -> dict[str, Any]:
+    """Measure a trained codec: a FlowCodec with :func:`analysis.measure.measure_point` (and, where it
+    codes its own way, its own bytes as the operational rate), any other codec with
+    :func:`analysis.measure.measure_operational`. ``name``: the codec's name in the point (default
+    ``settings.codec``)."""
+    codec, source = trained.codec, trained.source
+    start = time.perf_counter()
     if isinstance(codec, FlowCodec):
         point = measure_point(codec, source, beta, n_eval=settings.n_eval, seed=settings.seed, delta=settings.delta)
         if type(codec).compress is not FlowCodec.compress:  # coded its own way: its own bytes are the operational rate
@@ -131,9 +150,21 @@ def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> d
             point["violations"] = point["violations"] + own["violations"]
     else:
         point = measure_operational(codec, source, beta, n_eval=settings.n_eval, seed=settings.seed)
-    point["codec"] = settings.codec
-    point["fit_seconds"] = fit_seconds
-    point["train_seconds"] = train_seconds
+    point["codec"] = name or settings.codec
+    point["fit_seconds"] = trained.fit_seconds
+    point["train_seconds"] = trained.train_seconds
+    point["measure_seconds"] = time.perf_counter() - start
+    return point
+
+
+def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> dict[str, Any]:
+    """Fit and train one codec at ``beta`` (:func:`train_point`) and measure it (:func:`measure_trained`)."""
+    torch.set_num_threads(1)  # one thread per point: sweep points run in parallel processes
+    start = time.perf_counter()
+    trained = train_point(settings, beta, progress)
+    if isinstance(trained, dict):
+        return trained
+    point = measure_trained(settings, beta, trained)
     point["point_seconds"] = time.perf_counter() - start
     return point
 
