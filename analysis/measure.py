@@ -33,7 +33,7 @@ __all__ = [
 BITS = 1.0 / math.log(2)  # nats -> bits
 
 OPERATIONAL_FIELDS = (
-    "rate_operational", "distortion_operational", "rd_lower_operational", "gap_operational", "bytes", "samples",
+    "rate_operational", "rate_operational_se", "distortion_operational", "rd_lower_operational", "gap_operational", "bytes", "samples",
     "decoded_exactly",
 )
 """The fields of a point that come from a codec's own bitstream (every codec's points have them)."""
@@ -181,6 +181,7 @@ def measure_point(
         # the audit's fields, shared with every codec (measure_operational): the real bytes of the binned
         # bitstream at its decoded distortion, and the model's own rate (E KL)
         "rate_operational": binned.rate_coded * BITS,
+        "rate_operational_se": binned.rate_binned.se * BITS,  # that of the ideal code length it tracks
         "distortion_operational": binned.distortion_coded,
         "rd_lower_operational": source.rate_distortion(binned.distortion_coded).lower * BITS,
         "gap_operational": (binned.rate_coded - source.rate_distortion(binned.distortion_coded).mid) * BITS,
@@ -254,6 +255,7 @@ def measure_operational(codec: nn.Module, source: Source, beta: float, n_eval: i
         "rd_lower": rd.lower * BITS,
         "rd_upper": rd.upper * BITS,
         "rate_operational": rate_operational * BITS,
+        "rate_operational_se": rate_se * BITS,
         "rate_model": None if rate_model is None else rate_model.value * BITS,
         "rate_model_ci": None if rate_model is None else [c * BITS for c in rate_model.ci],
         "bytes": n_bytes,

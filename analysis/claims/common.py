@@ -35,6 +35,7 @@ CLAIMS = {
     5: "binning at width Delta gives R ~ (n/d) log2(1/Delta) + beta*KL",
     6: "beta sets the slope of the R-D trade-off (dR/dD = -1/beta at the optimum) and so the MI retained",
     7: "without quantization the forward pass is faster than a quantized codec's",
+    8: "FlowCodec achieves better rate-distortion than quantization-based codecs",
 }
 
 SHORT = {
@@ -45,6 +46,7 @@ SHORT = {
     5: "R ~ (n/d) log2(1/Delta) + beta KL",
     6: "dR/dD = -1/beta sets the MI",
     7: "no quantization => faster",
+    8: "better R-D than quantized codecs",
 }
 
 

@@ -1,4 +1,4 @@
-"""The audit's driver: run the seven checks, print the table, write JSON (python -m analysis.claims)."""
+"""The audit's driver: run the eight checks, print the table, write JSON (python -m analysis.claims)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from analysis.claims.common import ClaimResult, ClaimsSettings, SHORT, TrainedCo
 from analysis.claims.density import check_claim1, check_claim2, check_claim4
 from analysis.claims.lagrangian import check_claim3, check_claim6
 from analysis.claims.coding import check_claim5, check_claim7
+from analysis.claims.operational import check_claim8
 from analysis.claims.symbolic import symbolic_checks
 from analysis.cli import parse_study_args, require_at_least, require_seed
 from analysis.report import study_report, write_report
@@ -27,13 +28,14 @@ from analysis.report import study_report, write_report
 
 CHECKS: dict[int, Callable[[TrainedCodecs, ClaimsSettings], ClaimResult]] = {
     1: check_claim1, 2: check_claim2, 3: check_claim3, 4: check_claim4, 5: check_claim5, 6: check_claim6, 7: check_claim7,
+    8: check_claim8,
 }
 
 
 def run_claims(
     settings: ClaimsSettings, progress: bool = False, trained: TrainedCodecs | None = None
 ) -> tuple[list[ClaimResult], TrainedCodecs]:
-    """Train the codecs (unless given), run the seven checks and attach the symbolic checks."""
+    """Train the codecs (unless given), run the eight checks and attach the symbolic checks."""
     torch.manual_seed(settings.seed)
     threads = torch.get_num_threads()
     # one thread: the development machine has 2 shared cores, and every number here is reproducible
