@@ -1,0 +1,111 @@
+"""Benchmark of analysis.codec_compare: every codec against R(D) on each source, and the issue's targets.
+
+Run from the repository root:  python benchmarks/bench_codec_compare.py [--only gaussian ...]
+Writes benchmarks/results/codec_compare_<source>.json, .png (curves and gaps) and, for 2-D sources,
+_cells.png; and codec_compare_summary.json with, per source, the codec closest to R(D) at 1, 2 and 3 bits
+per sample and the targets of issue 15:
+- 1-D: ``uniform`` and ``ntc`` within 0.02 bit of the best entropy-coded scalar quantizer (the lower
+  convex hull of uniform-threshold quantizers with a dead zone, by quadrature, ibflow.vector.ecsq) at
+  every D they reach;
+- 2-D: ECVQ at least as close to R(D) as NTC (mean gap over the matched rates they share);
+- the best codec's gap to R(D) per dimension at 1-3 bits per sample (the aim: within 0.1 bit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis import codec_compare
+from ibflow.vector.ecsq import ecsq_curve
+from synthetic import get_source
+
+OUT = Path(__file__).resolve().parent / "results"
+CODECS = ["uniform", "ecvq", "ntc", "ectcq", "flowcodec", "flowcodec-dithered"]
+SOURCES = {
+    "gaussian": ["--source", "gaussian"],
+    "laplace": ["--source", "laplace"],
+    "mixture": ["--source", "mixture"],
+    "banana": ["--source", "banana"],
+    "correlated-laplace": ["--source", "correlated-laplace"],
+}
+ECSQ_TOLERANCE_BITS = 0.02
+
+
+def _ecsq_check(name: str, report: dict[str, Any]) -> dict[str, Any]:
+    """For a 1-D source: each scalar codec's operational rate minus the best ECSQ's rate at its D."""
+    source = get_source(name, **report["params"])
+    curve = ecsq_curve(lambda y: source.log_prob(y).numpy(), tuple(float(v) for v in _box(source)))
+    out: dict[str, Any] = {}
+    for codec in ("uniform", "ntc", "ecvq", "ectcq"):
+        pts = [p for p in report["points"] if p["codec"] == codec and "error" not in p]
+        excess = []
+        for p in pts:
+            ref = curve.rate(p["distortion_operational"]) / math.log(2)
+            excess.append(p["rate_operational"] - ref)
+        if excess:
+            out[codec] = {"excess_over_ecsq_bits": excess, "max_excess_bits": max(excess),
+                          "within_0.02": bool(max(excess) <= ECSQ_TOLERANCE_BITS)}
+    return out
+
+
+def _box(source: Any) -> tuple[float, float]:
+    sd = math.sqrt(float(np.sum(source.variance())))
+    return -14 * sd, 14 * sd
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", choices=sorted(SOURCES), default=list(SOURCES))
+    p.add_argument("--codecs", nargs="+", default=CODECS)
+    args = p.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    summary_path = OUT / "codec_compare_summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    for name in args.only:
+        stem = OUT / f"codec_compare_{name}"
+        argv = SOURCES[name] + ["--codecs", *args.codecs, "--json", f"{stem}.json", "--plot", f"{stem}.png", "--no-progress"]
+        if get_source(name).dim == 2:
+            argv += ["--cells", f"{stem}_cells.png"]
+        start = time.perf_counter()
+        code = codec_compare.main(argv)
+        wall = time.perf_counter() - start
+        report = json.loads(Path(f"{stem}.json").read_text())
+        entry: dict[str, Any] = {
+            "command": "python -m analysis.codec_compare " + " ".join(a for a in argv if not a.startswith(str(OUT))),
+            "exit_status": code,
+            "wall_s": round(wall, 1),
+            "dim": report["dim"],
+            "best_at_rate": report["summary"]["best_at_rate"],
+            "mean_gap_bits": {c: s["mean_gap_bits"] for c, s in report["summary"]["codecs"].items()},
+            "bd_rate_percent": {c: s["bd_rate_percent"] for c, s in report["summary"]["codecs"].items()},
+            "violations": sum(bool(q["violations"]) for q in report["points"]),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        if report["dim"] == 1:
+            entry["ecsq_target"] = _ecsq_check(name, report)
+        else:
+            gaps = report["summary"]["codecs"]
+            shared = [r for r in ("1", "2", "3") if all(gaps.get(c, {}).get("gap_at_rate", {}).get(r) is not None
+                                                        for c in ("ecvq", "ntc"))]
+            if shared:
+                ecvq = float(np.mean([gaps["ecvq"]["gap_at_rate"][r] for r in shared]))
+                ntc = float(np.mean([gaps["ntc"]["gap_at_rate"][r] for r in shared]))
+                entry["ecvq_vs_ntc"] = {"matched_rates": shared, "ecvq_mean_gap_bits": ecvq, "ntc_mean_gap_bits": ntc,
+                                        "ecvq_at_least_as_close": bool(ecvq <= ntc)}
+        summary[name] = entry
+        summary_path.write_text(json.dumps(summary, indent=2))
+        print(f"{name}: {wall:.1f} s, exit {code}, best {entry['best_at_rate']}")
+
+
+if __name__ == "__main__":
+    main()
