@@ -217,6 +217,8 @@ class ECTCQCodec(nn.Module):
         return {"x_hat": x_hat, "likelihoods": {"index": self._pmf_of(result.index, result.union, group, n).to(x.device)}}
 
     def _models(self) -> list[list[Any]]:
+        """constriction's Categorical of each (coordinate, union codebook) pmf. The coding here is built on
+        constriction directly; it can move onto a shared categorical coder once the package has one."""
         import constriction
 
         pmf = self.pmf.cpu().numpy()
