@@ -13,6 +13,7 @@ from ibflow.vector.rates import (
     mi_sandwich,
     sandwich_terms,
 )
+from ibflow.vector.tcq import ECTCQCodec, ECTCQOptions
 
 __all__ = [
     "FlowCodec",
@@ -20,6 +21,8 @@ __all__ = [
     "LearnedDecoder",
     "QuantizedVectorCodec",
     "QuantizedVectorOptions",
+    "ECTCQCodec",
+    "ECTCQOptions",
     "Measurement",
     "ChannelMeasurement",
     "BinnedMeasurement",
