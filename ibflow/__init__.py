@@ -34,12 +34,14 @@ from ibflow.registry import (
     register_codec,
 )
 from ibflow.training import TrainConfig, TrainingDiverged, TrainResult, train
-from ibflow.vector import FlowCodec, LearnedDecoder, QuantizedVectorCodec
+from ibflow.vector import ECVQCodec, FlowCodec, LearnedDecoder, QuantizedVectorCodec, UniformScalarCodec
 
 __all__ = [
     "FlowCodec",
     "LearnedDecoder",
     "QuantizedVectorCodec",
+    "ECVQCodec",
+    "UniformScalarCodec",
     "ImageFlowCodec",
     "QuantizedImageCodec",
     "CodecLoss",
