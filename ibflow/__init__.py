@@ -34,13 +34,16 @@ from ibflow.registry import (
     register_codec,
 )
 from ibflow.training import TrainConfig, TrainingDiverged, TrainResult, train
-from ibflow.vector import ECTCQCodec, FlowCodec, LearnedDecoder, QuantizedVectorCodec
+
+from ibflow.vector import ECTCQCodec, ECVQCodec, FlowCodec, LearnedDecoder, QuantizedVectorCodec, UniformScalarCodec
 
 __all__ = [
     "FlowCodec",
     "LearnedDecoder",
     "QuantizedVectorCodec",
     "ECTCQCodec",
+    "ECVQCodec",
+    "UniformScalarCodec",
     "ImageFlowCodec",
     "QuantizedImageCodec",
     "CodecLoss",

@@ -1,7 +1,21 @@
-"""Entropy coding: standard-normal bins, Ballé et al.'s factorized model, ANS coding, and the one bitstream container."""
+"""Entropy coding: standard-normal bins, Ballé et al.'s factorized model, ANS coding (per channel, or of indices
+under one pmf), and the one bitstream container."""
 
 from ibflow.entropy.bins import StandardNormalBins
 from ibflow.entropy.bitstream import IMAGE_SIDE_BYTES, RANGE_SIDE_BYTES, stream_bytes
+from ibflow.entropy.categorical import (
+    PRECISION,
+    TABLE_DIGEST_BYTES,
+    categorical_code_length,
+    coded_log_pmf,
+    coded_pmf,
+    decode_categorical,
+    decode_categorical_rows,
+    encode_categorical,
+    encode_categorical_rows,
+    quantized_pmf,
+    table_digest,
+)
 from ibflow.entropy.container import OVERHEAD_BYTES, Unpacked, config_hash, overhead_bytes, pack, unpack
 from ibflow.entropy.factorized import (
     FactorizedPrior,
@@ -18,6 +32,17 @@ __all__ = [
     "decode_channels",
     "channel_code_length",
     "fit_factorized_prior",
+    "PRECISION",
+    "TABLE_DIGEST_BYTES",
+    "table_digest",
+    "quantized_pmf",
+    "coded_pmf",
+    "coded_log_pmf",
+    "encode_categorical",
+    "decode_categorical",
+    "encode_categorical_rows",
+    "decode_categorical_rows",
+    "categorical_code_length",
     "IMAGE_SIDE_BYTES",
     "RANGE_SIDE_BYTES",
     "OVERHEAD_BYTES",

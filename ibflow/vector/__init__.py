@@ -1,6 +1,9 @@
-"""Vector codecs: the FlowCodec, a same-size quantized baseline, and the four rate measurements."""
+"""Vector codecs: the FlowCodec, a same-size quantized baseline, entropy-constrained vector and scalar
+quantizers with the best-ECSQ reference curve, and the four rate measurements."""
 
 from ibflow.vector.codec import FlowCodec, FlowCodecOptions, LearnedDecoder
+from ibflow.vector.ecsq import DensityQuadrature, ECSQCurve, ecsq_curve, gaussian_ecsq, laplace_ecsq
+from ibflow.vector.ecvq import ECVQCodec, ECVQOptions
 from ibflow.vector.quantized import QuantizedVectorCodec, QuantizedVectorOptions
 from ibflow.vector.rates import (
     BinnedMeasurement,
@@ -14,6 +17,7 @@ from ibflow.vector.rates import (
     sandwich_terms,
 )
 from ibflow.vector.tcq import ECTCQCodec, ECTCQOptions
+from ibflow.vector.uniform import UniformScalarCodec, UniformScalarOptions
 
 __all__ = [
     "FlowCodec",
@@ -23,6 +27,15 @@ __all__ = [
     "QuantizedVectorOptions",
     "ECTCQCodec",
     "ECTCQOptions",
+    "ECVQCodec",
+    "ECVQOptions",
+    "UniformScalarCodec",
+    "UniformScalarOptions",
+    "DensityQuadrature",
+    "ECSQCurve",
+    "ecsq_curve",
+    "gaussian_ecsq",
+    "laplace_ecsq",
     "Measurement",
     "ChannelMeasurement",
     "BinnedMeasurement",

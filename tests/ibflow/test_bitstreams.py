@@ -1,6 +1,7 @@
 """Every bitstream codec round-trips exactly and refuses every damaged or foreign stream.
 
-For each codec family (FlowCodec, QuantizedVectorCodec, ImageFlowCodec, QuantizedImageCodec) hypothesis
+For each codec family (FlowCodec, QuantizedVectorCodec, ImageFlowCodec, QuantizedImageCodec, and the
+fitted ECVQCodec and UniformScalarCodec) hypothesis
 draws input shapes and seeds: the decoded symbols equal the encoded ones and x_hat equals the codec's
 own reconstruction; every single-byte change (every position, several masks), every truncation (every
 prefix, the empty one included) and any appended bytes raise :class:`ibflow.BitstreamError`; so do a
@@ -21,8 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ibflow
-from ibflow import BitstreamError, FlowCodec, ImageFlowCodec, QuantizedImageCodec, QuantizedVectorCodec
-from ibflow.entropy import IMAGE_SIDE_BYTES, RANGE_SIDE_BYTES, overhead_bytes, pack, stream_bytes, unpack
+from ibflow import BitstreamError, ECVQCodec, FlowCodec, ImageFlowCodec, QuantizedImageCodec, QuantizedVectorCodec, UniformScalarCodec
+from ibflow.entropy import IMAGE_SIDE_BYTES, RANGE_SIDE_BYTES, TABLE_DIGEST_BYTES, overhead_bytes, pack, stream_bytes, unpack
 from ibflow.registry import part_name
 
 
@@ -38,6 +39,10 @@ def _codec(family: str, variant: int = 0) -> Any:
         codec = QuantizedVectorCodec(2, hidden=8 + variant)
         with torch.no_grad():  # spread the latents over several symbols
             codec.g_a[-1].weight.mul_(20)
+    elif family in ("ecvq", "uniform"):
+        # fitted codecs: variant 1 has another config (so the container refuses it before the tables do)
+        codec = ECVQCodec(2, codewords=64 + variant) if family == "ecvq" else UniformScalarCodec(2, max_cells=4096 + variant)
+        codec.fit(torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([2.0, 1.0]), 0.3)
     elif family == "imageflow":
         codec = ImageFlowCodec(levels=1, steps=1, hidden=4 + variant, sigma=0.05)
         codec.data_init(torch.rand(4, 3, 8, 8))
@@ -48,15 +53,22 @@ def _codec(family: str, variant: int = 0) -> Any:
     return codec.eval()
 
 
-FAMILIES = ["flowcodec", "quantized-vector", "imageflow", "quantized-image"]
-OTHER_FAMILY = {"flowcodec": "quantized-vector", "quantized-vector": "flowcodec", "imageflow": "quantized-image", "quantized-image": "imageflow"}
-SIDE = {"flowcodec": 0, "quantized-vector": RANGE_SIDE_BYTES, "imageflow": IMAGE_SIDE_BYTES, "quantized-image": IMAGE_SIDE_BYTES}
+FAMILIES = ["flowcodec", "quantized-vector", "imageflow", "quantized-image", "ecvq", "uniform"]
+VECTOR_FAMILIES = ("flowcodec", "quantized-vector", "ecvq", "uniform")
+OTHER_FAMILY = {
+    "flowcodec": "quantized-vector", "quantized-vector": "flowcodec", "imageflow": "quantized-image",
+    "quantized-image": "imageflow", "ecvq": "uniform", "uniform": "ecvq",
+}
+SIDE = {
+    "flowcodec": 0, "quantized-vector": RANGE_SIDE_BYTES, "imageflow": IMAGE_SIDE_BYTES, "quantized-image": IMAGE_SIDE_BYTES,
+    "ecvq": TABLE_DIGEST_BYTES, "uniform": TABLE_DIGEST_BYTES,
+}
 
 
 def _input(family: str, size: tuple[int, int], seed: int) -> torch.Tensor:
     """n = size[0] + 1 rows for vector codecs; one image of size * the codec's multiple for image codecs."""
     gen = torch.Generator().manual_seed(seed)
-    if family in ("flowcodec", "quantized-vector"):
+    if family in VECTOR_FAMILIES:
         return torch.randn(size[0] + 1, 2, generator=gen) * 2
     m = _codec(family).multiple
     return torch.rand(1, 3, size[0] * m, size[1] * m, generator=gen)
@@ -147,8 +159,8 @@ def test_well_formed_streams_that_compress_did_not_write_are_refused(family):
     _raises(lambda: codec.decompress([_repacked(codec, data, payload=b"\x00" * 4)], shape), "not a coder's output")
     _raises(lambda: codec.decompress([_repacked(codec, data, payload=fields.payload + b"\x01")], shape), "32-bit words")
     _raises(lambda: codec.decompress([_repacked(codec, data, symbols=fields.symbols + 1)], shape), "symbol")
-    if family in ("flowcodec", "quantized-vector"):
-        # n rows need n * dim symbols: a stream claiming one row more than it codes
+    if family in VECTOR_FAMILIES:
+        # n rows need n * dim symbols (n for ecvq): a stream claiming one row more than it codes
         longer = _repacked(codec, data, shape=(shape[0] + 1,))
         _raises(lambda: codec.decompress([longer], (shape[0] + 1,)))
     if family == "flowcodec":
