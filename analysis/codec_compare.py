@@ -46,7 +46,7 @@ DEFAULT_CODECS = ("uniform", "ecvq", "ntc", "flowcodec", "flowcodec-dithered")
 RECODED = {"flowcodec-dithered": "flowcodec"}
 """Codecs that code another codec's trained model their own way: when both are compared, the model is
 trained once (the coding class's ``from_flowcodec`` copies it) and measured both ways."""
-TARGET_RATES = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+TARGET_RATES = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5)
 """Default betas: those whose Lagrangian is stationary on R(D) at these rates (bits per sample)."""
 MATCHED_RATES = (1.0, 2.0, 3.0)
 """The gaps of the table: at the D where R(D) is this many bits per sample."""
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     cod.add_argument("--codec-options", type=json_object, metavar="JSON",
                      help='options per codec, e.g. \'{"ntc": {"hidden": 64}, "ecvq": {"codewords": 512}}\'')
     cod.add_argument("--betas", type=float, nargs="+",
-                     help="rate multipliers (default: where R(D) has slope -1/beta at 0.5, 1, ..., 3 bits per sample)")
+                     help="rate multipliers (default: where R(D) has slope -1/beta at 0.5, 1, ..., 3.5 bits per sample)")
     cod.add_argument("--steps", type=int, default=None, help="gradient steps per point (default 800; --quick 150)")
     cod.add_argument("--batch-size", type=int, default=2048)
     cod.add_argument("--lr", type=float, default=2e-2)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from analysis import codec_compare
 from ibflow.vector.ecsq import ecsq_curve
@@ -43,13 +44,13 @@ ECSQ_TOLERANCE_BITS = 0.02
 def _ecsq_check(name: str, report: dict[str, Any]) -> dict[str, Any]:
     """For a 1-D source: each scalar codec's operational rate minus the best ECSQ's rate at its D."""
     source = get_source(name, **report["params"])
-    curve = ecsq_curve(lambda y: source.log_prob(y).numpy(), tuple(float(v) for v in _box(source)))
+    curve = ecsq_curve(lambda y: source.log_prob(torch.from_numpy(y[:, None])).numpy(), _box(source))
     out: dict[str, Any] = {}
     for codec in ("uniform", "ntc", "ecvq", "ectcq"):
         pts = [p for p in report["points"] if p["codec"] == codec and "error" not in p]
         excess = []
         for p in pts:
-            ref = curve.rate(p["distortion_operational"]) / math.log(2)
+            ref = curve(p["distortion_operational"]) / math.log(2)
             excess.append(p["rate_operational"] - ref)
         if excess:
             out[codec] = {"excess_over_ecsq_bits": excess, "max_excess_bits": max(excess),
