@@ -34,12 +34,13 @@ from ibflow.registry import (
     register_codec,
 )
 from ibflow.training import TrainConfig, TrainingDiverged, TrainResult, train
-from ibflow.vector import FlowCodec, LearnedDecoder, QuantizedVectorCodec
+from ibflow.vector import DitheredFlowCodec, FlowCodec, LearnedDecoder, NTCCodec
 
 __all__ = [
     "FlowCodec",
     "LearnedDecoder",
-    "QuantizedVectorCodec",
+    "DitheredFlowCodec",
+    "NTCCodec",
     "ImageFlowCodec",
     "QuantizedImageCodec",
     "CodecLoss",

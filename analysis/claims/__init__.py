@@ -12,7 +12,7 @@ Everything is computed in nats; the table and JSON report rates and entropies in
 -1/beta is defined with the rate in nats. Distortion is squared error per sample summed over dimensions.
 
 Claim 7 needs a quantized codec of the same size (rounding + factorized entropy model, Balle et al. 2018).
-The codec, its entropy model and its ANS coding are :class:`ibflow.vector.QuantizedVectorCodec`.
+The codec, its entropy model and its ANS coding are :class:`ibflow.vector.NTCCodec` (nonlinear transform coding).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Vector codecs: the FlowCodec, a same-size quantized baseline, and the four rate measurements."""
+"""Vector codecs: the FlowCodec (binned or dithered bitstream), nonlinear transform coding (NTC), and the four rate measurements."""
 
 from ibflow.vector.codec import FlowCodec, FlowCodecOptions, LearnedDecoder
-from ibflow.vector.quantized import QuantizedVectorCodec, QuantizedVectorOptions
+from ibflow.vector.dithered import DitheredFlowCodec
+from ibflow.vector.ntc import NTCCodec, NTCOptions
 from ibflow.vector.rates import (
     BinnedMeasurement,
     ChannelMeasurement,
@@ -18,8 +19,9 @@ __all__ = [
     "FlowCodec",
     "FlowCodecOptions",
     "LearnedDecoder",
-    "QuantizedVectorCodec",
-    "QuantizedVectorOptions",
+    "DitheredFlowCodec",
+    "NTCCodec",
+    "NTCOptions",
     "Measurement",
     "ChannelMeasurement",
     "BinnedMeasurement",

@@ -1,6 +1,6 @@
 """Every bitstream codec round-trips exactly and refuses every damaged or foreign stream.
 
-For each codec family (FlowCodec, QuantizedVectorCodec, ImageFlowCodec, QuantizedImageCodec) hypothesis
+For each codec family (FlowCodec, DitheredFlowCodec, NTCCodec, ImageFlowCodec, QuantizedImageCodec) hypothesis
 draws input shapes and seeds: the decoded symbols equal the encoded ones and x_hat equals the codec's
 own reconstruction; every single-byte change (every position, several masks), every truncation (every
 prefix, the empty one included) and any appended bytes raise :class:`ibflow.BitstreamError`; so do a
@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ibflow
-from ibflow import BitstreamError, FlowCodec, ImageFlowCodec, QuantizedImageCodec, QuantizedVectorCodec
+from ibflow import BitstreamError, DitheredFlowCodec, FlowCodec, ImageFlowCodec, NTCCodec, QuantizedImageCodec
 from ibflow.entropy import IMAGE_SIDE_BYTES, RANGE_SIDE_BYTES, overhead_bytes, pack, stream_bytes, unpack
 from ibflow.registry import part_name
 
@@ -34,8 +34,12 @@ def _codec(family: str, variant: int = 0) -> Any:
         codec = FlowCodec(dim=2, depth=1, hidden=8 + variant)
         codec.data_init(torch.randn(256, 2))
         codec.set_bin_width([0.5, 0.8])
-    elif family == "quantized-vector":
-        codec = QuantizedVectorCodec(2, hidden=8 + variant)
+    elif family == "flowcodec-dithered":  # a step sqrt(12) * 0.1: several symbols per dimension
+        codec = DitheredFlowCodec(dim=2, depth=1, hidden=8 + variant, sigma=0.1)
+        codec.data_init(torch.randn(256, 2))
+        codec.eval().prepare_coding(2 * torch.randn(1024, 2), steps=40)
+    elif family == "ntc":
+        codec = NTCCodec(2, hidden=8 + variant)
         with torch.no_grad():  # spread the latents over several symbols
             codec.g_a[-1].weight.mul_(20)
     elif family == "imageflow":
@@ -48,23 +52,26 @@ def _codec(family: str, variant: int = 0) -> Any:
     return codec.eval()
 
 
-FAMILIES = ["flowcodec", "quantized-vector", "imageflow", "quantized-image"]
-OTHER_FAMILY = {"flowcodec": "quantized-vector", "quantized-vector": "flowcodec", "imageflow": "quantized-image", "quantized-image": "imageflow"}
-SIDE = {"flowcodec": 0, "quantized-vector": RANGE_SIDE_BYTES, "imageflow": IMAGE_SIDE_BYTES, "quantized-image": IMAGE_SIDE_BYTES}
+FAMILIES = ["flowcodec", "flowcodec-dithered", "ntc", "imageflow", "quantized-image"]
+VECTOR_FAMILIES = ("flowcodec", "flowcodec-dithered", "ntc")
+OTHER_FAMILY = {"flowcodec": "ntc", "flowcodec-dithered": "flowcodec", "ntc": "flowcodec", "imageflow": "quantized-image",
+                "quantized-image": "imageflow"}
+SIDE = {"flowcodec": 0, "flowcodec-dithered": RANGE_SIDE_BYTES, "ntc": RANGE_SIDE_BYTES, "imageflow": IMAGE_SIDE_BYTES,
+        "quantized-image": IMAGE_SIDE_BYTES}
 
 
 def _input(family: str, size: tuple[int, int], seed: int) -> torch.Tensor:
     """n = size[0] + 1 rows for vector codecs; one image of size * the codec's multiple for image codecs."""
     gen = torch.Generator().manual_seed(seed)
-    if family in ("flowcodec", "quantized-vector"):
+    if family in VECTOR_FAMILIES:
         return torch.randn(size[0] + 1, 2, generator=gen) * 2
     m = _codec(family).multiple
     return torch.rand(1, 3, size[0] * m, size[1] * m, generator=gen)
 
 
 def _reconstruction(codec: Any, x: torch.Tensor) -> torch.Tensor:
-    """The codec's own x_hat of its symbols, without the bitstream."""
-    if isinstance(codec, QuantizedVectorCodec):
+    """The codec's own x_hat of its symbols, without the bitstream (NTC's: forward's, in eval mode)."""
+    if isinstance(codec, NTCCodec):
         return codec(x)["x_hat"]
     return codec.reconstruct(codec.symbols(x))
 
@@ -147,7 +154,7 @@ def test_well_formed_streams_that_compress_did_not_write_are_refused(family):
     _raises(lambda: codec.decompress([_repacked(codec, data, payload=b"\x00" * 4)], shape), "not a coder's output")
     _raises(lambda: codec.decompress([_repacked(codec, data, payload=fields.payload + b"\x01")], shape), "32-bit words")
     _raises(lambda: codec.decompress([_repacked(codec, data, symbols=fields.symbols + 1)], shape), "symbol")
-    if family in ("flowcodec", "quantized-vector"):
+    if family in VECTOR_FAMILIES:
         # n rows need n * dim symbols: a stream claiming one row more than it codes
         longer = _repacked(codec, data, shape=(shape[0] + 1,))
         _raises(lambda: codec.decompress([longer], (shape[0] + 1,)))
