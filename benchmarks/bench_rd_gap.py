@@ -22,7 +22,7 @@ RUNS = {
     "mixture": ["--source", "mixture"],
     "laplace": ["--source", "laplace"],
     # a codec other than the FlowCodec, audited through the codec contract by its real bytes
-    "gaussian-quantized-vector": ["--source", "gaussian", "--codec", "quantized-vector", "--betas", "0.05", "0.5"],
+    "gaussian-ntc": ["--source", "gaussian", "--codec", "ntc", "--betas", "0.05", "0.5"],
 }
 
 

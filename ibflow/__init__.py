@@ -34,13 +34,15 @@ from ibflow.registry import (
     register_codec,
 )
 from ibflow.training import TrainConfig, TrainingDiverged, TrainResult, train
-
-from ibflow.vector import ECTCQCodec, ECVQCodec, FlowCodec, LearnedDecoder, QuantizedVectorCodec, UniformScalarCodec
+from ibflow.vector import (
+    DitheredFlowCodec, ECTCQCodec, ECVQCodec, FlowCodec, LearnedDecoder, NTCCodec, UniformScalarCodec,
+)
 
 __all__ = [
     "FlowCodec",
     "LearnedDecoder",
-    "QuantizedVectorCodec",
+    "DitheredFlowCodec",
+    "NTCCodec",
     "ECTCQCodec",
     "ECVQCodec",
     "UniformScalarCodec",

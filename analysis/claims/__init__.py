@@ -13,7 +13,7 @@ Everything is computed in nats; the table and JSON report rates and entropies in
 
 Claim 8 compares FlowCodec's real bitstreams with quantization-based peers (uniform, ntc, ecvq) at matched
 distortion (:mod:`analysis.codec_compare`). Claim 7 needs a quantized codec of the same size (rounding + factorized entropy model, Balle et al. 2018).
-The codec, its entropy model and its ANS coding are :class:`ibflow.vector.QuantizedVectorCodec`.
+The codec, its entropy model and its ANS coding are :class:`ibflow.vector.NTCCodec` (nonlinear transform coding).
 """
 
 from __future__ import annotations

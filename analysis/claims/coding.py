@@ -12,7 +12,7 @@ import torch
 from scipy import stats
 from torch import Tensor, nn
 
-from ibflow import FlowCodec, QuantizedVectorCodec
+from ibflow import FlowCodec, NTCCodec
 from ibflow.entropy import StandardNormalBins, overhead_bytes, stream_bytes
 from ibflow.registry import part_name
 from ibflow.vector import Measurement, matched_bin_width, measure_binned
@@ -128,12 +128,12 @@ def _n_params(m: nn.Module) -> int:
 
 
 def _matched_hidden(dim: int, target: int) -> int:
-    """MLP width making QuantizedVectorCodec's parameter count closest to ``target``."""
-    best = min(range(1, 512), key=lambda h: abs(_n_params(QuantizedVectorCodec(dim, h)) - target))
+    """MLP width making NTCCodec's parameter count closest to ``target``."""
+    best = min(range(1, 512), key=lambda h: abs(_n_params(NTCCodec(dim, h)) - target))
     return best
 
 
-def _train_quantized(codec: QuantizedVectorCodec, source: Any, beta: float, steps: int, seed: int) -> None:
+def _train_quantized(codec: NTCCodec, source: Any, beta: float, steps: int, seed: int) -> None:
     torch.manual_seed(seed)
     opt = torch.optim.Adam(codec.parameters(), lr=5e-3)
     for step in range(steps):
@@ -152,7 +152,7 @@ def check_claim7(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
     torch.set_num_threads(1)  # one thread for both codecs: the machine is shared and the comparison is per core
     try:
         hidden = _matched_hidden(flow.dim, _n_params(flow))
-        quant = QuantizedVectorCodec(flow.dim, hidden)
+        quant = NTCCodec(flow.dim, hidden)
         _train_quantized(quant, src, beta, settings.quant_steps, settings.seed)
         x = src.sample(settings.timing_samples, seed=settings.seed + 71)
         delta = matched_bin_width(flow, x)

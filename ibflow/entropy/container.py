@@ -21,8 +21,8 @@ Byte layout (little-endian, no padding), version 1::
     24+L+4nd+S+P    4     CRC-32 (zlib.crc32) of every byte before it
 
 Overhead per stream: ``OVERHEAD_BYTES`` (28) + L + 4 ndim + S bytes; for the codecs here
-(L, ndim, S): ``flowcodec`` (9, 1, 0) 41 bytes, ``quantized-vector`` (16, 1, 4) 52 bytes,
-``imageflow`` (9, 2, 8) 53 bytes, ``quantized-image`` (15, 2, 8) 59 bytes. Every reported byte rate counts it.
+(L, ndim, S): ``flowcodec`` (9, 1, 0) 41 bytes, ``flowcodec-dithered`` (18, 1, 4) 54 bytes, ``ntc``
+(3, 1, 4) 39 bytes, ``imageflow`` (9, 2, 8) 53 bytes, ``quantized-image`` (15, 2, 8) 59 bytes. Every reported byte rate counts it.
 
 Every length field is bounds-checked against the bytes actually present before it is used, the total
 length must match exactly (no trailing bytes), and then the CRC is checked over everything before it,

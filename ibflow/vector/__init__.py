@@ -1,10 +1,12 @@
-"""Vector codecs: the FlowCodec, a same-size quantized baseline, entropy-constrained vector and scalar
-quantizers with the best-ECSQ reference curve, and the four rate measurements."""
+"""Vector codecs: the FlowCodec (binned or dithered bitstream), nonlinear transform coding (NTC),
+entropy-constrained vector, scalar and trellis-coded quantizers, the best-ECSQ reference curve, and the four
+rate measurements."""
 
 from ibflow.vector.codec import FlowCodec, FlowCodecOptions, LearnedDecoder
+from ibflow.vector.dithered import DitheredFlowCodec
 from ibflow.vector.ecsq import DensityQuadrature, ECSQCurve, ecsq_curve, gaussian_ecsq, laplace_ecsq
 from ibflow.vector.ecvq import ECVQCodec, ECVQOptions
-from ibflow.vector.quantized import QuantizedVectorCodec, QuantizedVectorOptions
+from ibflow.vector.ntc import NTCCodec, NTCOptions
 from ibflow.vector.rates import (
     BinnedMeasurement,
     ChannelMeasurement,
@@ -23,8 +25,9 @@ __all__ = [
     "FlowCodec",
     "FlowCodecOptions",
     "LearnedDecoder",
-    "QuantizedVectorCodec",
-    "QuantizedVectorOptions",
+    "DitheredFlowCodec",
+    "NTCCodec",
+    "NTCOptions",
     "ECTCQCodec",
     "ECTCQOptions",
     "ECVQCodec",

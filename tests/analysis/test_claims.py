@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from analysis import claims
 from analysis.claims import coding
 from analysis.claims.report import _fmt_value
-from ibflow import FlowCodec, QuantizedVectorCodec
+from ibflow import FlowCodec, NTCCodec
 
 
 def _initialised_codec(dim: int = 1, scale: float = 2.0, spline_bins: int | None = 8, seed: int = 0) -> FlowCodec:
@@ -112,19 +112,19 @@ def test_quantized_codec_bitstream_roundtrip():
 
     torch.manual_seed(0)
     src = get_source("gaussian-vector", variances=[4.0, 1.0, 0.25])
-    codec = QuantizedVectorCodec(3, hidden=16)
+    codec = NTCCodec(3, hidden=16)
     coding._train_quantized(codec, src, beta=0.5, steps=30, seed=0)
     x = src.sample(4096, seed=1)
     stream = codec.compress(x)
     k = codec.symbols(x)
     with torch.no_grad():
         x_hat = codec.decompress(stream["strings"], stream["shape"])["x_hat"]
-        assert torch.allclose(x_hat, codec.g_s(k.T.to(torch.float32)))
-    ideal_bits = channel_code_length(codec.entropy, k) / math.log(2)
+        assert torch.allclose(x_hat, codec.reconstruct(k))
+    ideal_bits = channel_code_length(codec.coding_prior(), k) / math.log(2)
     from ibflow.entropy import RANGE_SIDE_BYTES, overhead_bytes
 
     # the ANS payload: the stream less its container (header, symbol range, CRC)
-    coded_bits = 8 * (len(stream["strings"][0]) - overhead_bytes("quantized-vector", 1, RANGE_SIDE_BYTES))
+    coded_bits = 8 * (len(stream["strings"][0]) - overhead_bytes("ntc", 1, RANGE_SIDE_BYTES))
     # ANS costs the ideal code length of its tables plus a few words (constriction quantizes the
     # probabilities to 24 bits: a relative excess far below 1 %)
     assert ideal_bits - 1 <= coded_bits <= 1.01 * ideal_bits + 128
@@ -133,7 +133,7 @@ def test_quantized_codec_bitstream_roundtrip():
 def test_matched_hidden_gives_same_size():
     codec = FlowCodec(4)
     target = coding._n_params(codec)
-    q = QuantizedVectorCodec(4, coding._matched_hidden(4, target))
+    q = NTCCodec(4, coding._matched_hidden(4, target))
     assert abs(coding._n_params(q) - target) / target < 0.05
 
 

@@ -1,6 +1,6 @@
 """Every bitstream codec round-trips exactly and refuses every damaged or foreign stream.
 
-For each codec family (FlowCodec, QuantizedVectorCodec, ImageFlowCodec, QuantizedImageCodec, and the
+For each codec family (FlowCodec, DitheredFlowCodec, NTCCodec, ImageFlowCodec, QuantizedImageCodec, and the
 fitted ECVQCodec and UniformScalarCodec) hypothesis
 draws input shapes and seeds: the decoded symbols equal the encoded ones and x_hat equals the codec's
 own reconstruction; every single-byte change (every position, several masks), every truncation (every
@@ -22,7 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ibflow
-from ibflow import BitstreamError, ECVQCodec, FlowCodec, ImageFlowCodec, QuantizedImageCodec, QuantizedVectorCodec, UniformScalarCodec
+from ibflow import (
+    BitstreamError, DitheredFlowCodec, ECVQCodec, FlowCodec, ImageFlowCodec, NTCCodec, QuantizedImageCodec, UniformScalarCodec,
+)
 from ibflow.entropy import IMAGE_SIDE_BYTES, RANGE_SIDE_BYTES, TABLE_DIGEST_BYTES, overhead_bytes, pack, stream_bytes, unpack
 from ibflow.registry import part_name
 
@@ -35,8 +37,12 @@ def _codec(family: str, variant: int = 0) -> Any:
         codec = FlowCodec(dim=2, depth=1, hidden=8 + variant)
         codec.data_init(torch.randn(256, 2))
         codec.set_bin_width([0.5, 0.8])
-    elif family == "quantized-vector":
-        codec = QuantizedVectorCodec(2, hidden=8 + variant)
+    elif family == "flowcodec-dithered":  # a step sqrt(12) * 0.1: several symbols per dimension
+        codec = DitheredFlowCodec(dim=2, depth=1, hidden=8 + variant, sigma=0.1)
+        codec.data_init(torch.randn(256, 2))
+        codec.eval().prepare_coding(2 * torch.randn(1024, 2), steps=40)
+    elif family == "ntc":
+        codec = NTCCodec(2, hidden=8 + variant)
         with torch.no_grad():  # spread the latents over several symbols
             codec.g_a[-1].weight.mul_(20)
     elif family in ("ecvq", "uniform"):
@@ -53,15 +59,15 @@ def _codec(family: str, variant: int = 0) -> Any:
     return codec.eval()
 
 
-FAMILIES = ["flowcodec", "quantized-vector", "imageflow", "quantized-image", "ecvq", "uniform"]
-VECTOR_FAMILIES = ("flowcodec", "quantized-vector", "ecvq", "uniform")
+FAMILIES = ["flowcodec", "flowcodec-dithered", "ntc", "imageflow", "quantized-image", "ecvq", "uniform"]
+VECTOR_FAMILIES = ("flowcodec", "flowcodec-dithered", "ntc", "ecvq", "uniform")
 OTHER_FAMILY = {
-    "flowcodec": "quantized-vector", "quantized-vector": "flowcodec", "imageflow": "quantized-image",
+    "flowcodec": "ntc", "flowcodec-dithered": "flowcodec", "ntc": "flowcodec", "imageflow": "quantized-image",
     "quantized-image": "imageflow", "ecvq": "uniform", "uniform": "ecvq",
 }
 SIDE = {
-    "flowcodec": 0, "quantized-vector": RANGE_SIDE_BYTES, "imageflow": IMAGE_SIDE_BYTES, "quantized-image": IMAGE_SIDE_BYTES,
-    "ecvq": TABLE_DIGEST_BYTES, "uniform": TABLE_DIGEST_BYTES,
+    "flowcodec": 0, "flowcodec-dithered": RANGE_SIDE_BYTES, "ntc": RANGE_SIDE_BYTES, "imageflow": IMAGE_SIDE_BYTES,
+    "quantized-image": IMAGE_SIDE_BYTES, "ecvq": TABLE_DIGEST_BYTES, "uniform": TABLE_DIGEST_BYTES,
 }
 
 
@@ -75,8 +81,8 @@ def _input(family: str, size: tuple[int, int], seed: int) -> torch.Tensor:
 
 
 def _reconstruction(codec: Any, x: torch.Tensor) -> torch.Tensor:
-    """The codec's own x_hat of its symbols, without the bitstream."""
-    if isinstance(codec, QuantizedVectorCodec):
+    """The codec's own x_hat of its symbols, without the bitstream (NTC's: forward's, in eval mode)."""
+    if isinstance(codec, NTCCodec):
         return codec(x)["x_hat"]
     return codec.reconstruct(codec.symbols(x))
 

@@ -47,8 +47,8 @@ def _built(name: str) -> tuple[Any, torch.Tensor, frozenset[str]]:
 
 
 def test_the_registry_lists_the_codecs_and_their_tags():
-    assert {"flowcodec", "quantized-vector", "imageflow", "quantized-image", "jscc"} <= set(CODEC_NAMES)
-    assert {"flowcodec", "quantized-vector"} <= set(CODECS.tagged("vector"))
+    assert {"flowcodec", "flowcodec-dithered", "ntc", "imageflow", "quantized-image", "jscc"} <= set(CODEC_NAMES)
+    assert {"flowcodec", "flowcodec-dithered", "ntc"} <= set(CODECS.tagged("vector"))
     assert {"imageflow", "quantized-image"} <= set(CODECS.tagged("image"))
     assert CODECS.tagged("jscc") == ["jscc"]
     assert {"awgn", "rayleigh", "erasure"} <= set(CHANNELS.names())

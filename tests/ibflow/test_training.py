@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import contracts
-from ibflow import FlowCodec, ImageFlowCodec, QuantizedVectorCodec, TrainConfig, train
+from ibflow import FlowCodec, ImageFlowCodec, NTCCodec, TrainConfig, train
 from ibflow.noisy import add_latent_noise
 from ibflow.training import codec_objective, forward_objective
 
@@ -28,7 +28,7 @@ def test_a_trainable_codec_is_trained_on_its_own_loss():
 
 def test_a_codec_with_likelihoods_is_trained_on_distortion_plus_beta_nats():
     torch.manual_seed(0)
-    codec = QuantizedVectorCodec(2, hidden=8)
+    codec = NTCCodec(2, hidden=8)
     assert not isinstance(codec, contracts.TrainableCodec)
     x = torch.randn(64, 2)
     codec.eval()  # rounding: deterministic, so the objective can be recomputed by hand
