@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ __all__ = [
     "sandwich_terms",
     "batch_measurement",
     "matched_bin_width",
+    "binned_flowcodec",
     "measure_binned",
 ]
 
@@ -174,6 +176,19 @@ def matched_bin_width(codec: FlowCodec, x: Tensor, seed: int = 0) -> list[float]
 
 
 @torch.no_grad()
+def binned_flowcodec(codec: FlowCodec) -> FlowCodec:
+    """``codec`` itself, or for a subclass that codes its own way (:class:`ibflow.vector.dithered.DitheredFlowCodec`)
+    a plain FlowCodec with the same trained weights, so that measurements 3 and 4 are of the binned bitstream."""
+    if type(codec) is FlowCodec:
+        return codec
+    names = inspect.signature(FlowCodec.__init__).parameters
+    plain = FlowCodec(**{k: v for k, v in codec.config.items() if k in names})
+    missing = plain.load_state_dict(codec.state_dict(), strict=False).missing_keys
+    if missing:
+        raise ValueError(f"{type(codec).__name__} lacks FlowCodec state {missing}: it cannot be coded by binning")
+    return plain.to(codec.log_sigma.device).train(codec.training)
+
+
 def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | None = None) -> BinnedMeasurement:
     """Measurements 3 and 4: bin u = h(f(x)) at width ``delta`` (one for all dimensions or one per
     dimension; default :func:`matched_bin_width`),
@@ -182,6 +197,7 @@ def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | Non
     The coded rate is 8 * bytes / n nats-converted (log 2 per bit), bytes of the whole stream: the ANS
     payload and its container (:mod:`ibflow.entropy.container`, 41 bytes for a FlowCodec); its uncertainty
     is that of the ideal code length (the coder adds at most 32 bits per stream, the container a constant)."""
+    codec = binned_flowcodec(codec)
     if delta is None:
         delta = matched_bin_width(codec, x)
     saved = codec.bin_width.clone()
@@ -194,12 +210,10 @@ def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | Non
         code_len = -bins.log_pmf(k).sum(-1)
         dist_binned = ((x - codec.reconstruct(k)) ** 2).sum(-1)
         # measurement 4 through the codec contract: compress, decompress, count the bytes
-        # FlowCodec's own binned coding, named explicitly: a subclass may code another way
-        # (ibflow.vector.dithered) and is measured through its own compress as well
-        coded = FlowCodec.compress(codec, x)
-        decoded = FlowCodec.decompress_symbols(codec, coded["strings"], coded["shape"])
+        coded = codec.compress(x)
+        decoded = codec.decompress_symbols(coded["strings"], coded["shape"])
         exact = bool(torch.equal(decoded, k))
-        dist_coded = ((x - FlowCodec.decompress(codec, coded["strings"], coded["shape"])["x_hat"]) ** 2).sum(-1)
+        dist_coded = ((x - codec.decompress(coded["strings"], coded["shape"])["x_hat"]) ** 2).sum(-1)
         n_bytes = stream_bytes(coded["strings"])
         widths = codec.bin_width.tolist()
     finally:
