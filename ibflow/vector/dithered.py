@@ -9,17 +9,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from contracts import BitstreamError
-from ibflow.entropy.bitstream import bytes_to_words, check_range, range_side, read_range_side, words_to_bytes
-from ibflow.entropy.container import pack, unpack_strings
 from ibflow.entropy.factorized import (
     FactorizedPrior,
     channel_code_length,
-    decode_channels,
-    encode_channels,
     fit_factorized_prior,
 )
 from ibflow.checks import check_int
+from ibflow.entropy.rows import pack_rows, unpack_rows
 from ibflow.registry import part_name, register_codec
 from ibflow.vector.codec import DecoderKind, FlowCodec, FlowCodecOptions
 
@@ -186,24 +182,15 @@ class DitheredFlowCodec(FlowCodec):
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"compress takes x of shape (n, {self.dim}), got {tuple(x.shape)}")
         k = self.symbols(x)
-        words, low, high = encode_channels(self.latent_model, k.T.contiguous(), self.dither(len(x)).T.contiguous())
-        shape = (int(x.shape[0]),)
-        data = pack(part_name(self), self.config, shape, k.numel(), words_to_bytes(words), range_side(low, high))
-        return {"strings": [data], "shape": shape}
+        data = pack_rows(part_name(self), self.config, self.latent_model, k.T.contiguous(), self.dither(len(x)).T.contiguous())
+        return {"strings": [data], "shape": (int(x.shape[0]),)}
 
     @torch.no_grad()
     def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
         """The symbols (n, dim) that :meth:`compress` coded; a stream that is not an intact one of this
         codec, config and ``shape`` raises :class:`contracts.BitstreamError`."""
-        stream = unpack_strings(strings, part_name(self), self.config, shape)
-        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * self.dim:
-            raise BitstreamError(
-                f"a vector stream has shape (n,) and n * {self.dim} symbols, got {stream.shape} and {stream.symbols}"
-            )
-        low, high, _ = read_range_side(stream.side)
-        n = stream.shape[0]
-        k = decode_channels(self.latent_model, bytes_to_words(stream.payload), low, high, n, self.dither(n).T.contiguous())
-        check_range(k, low, high)
+        k = unpack_rows(strings, part_name(self), self.config, shape, self.latent_model,
+                        lambda n: self.dither(n).T.contiguous())
         return k.T.contiguous()
 
     @torch.no_grad()

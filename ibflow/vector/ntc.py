@@ -11,11 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contracts import BitstreamError
 from ibflow.checks import check_choice, check_int
-from ibflow.entropy.bitstream import bytes_to_words, check_range, range_side, read_range_side, words_to_bytes
-from ibflow.entropy.container import pack, unpack_strings
-from ibflow.entropy.factorized import FactorizedPrior, decode_channels, encode_channels
+from ibflow.entropy.factorized import FactorizedPrior
+from ibflow.entropy.rows import pack_rows, unpack_rows
 from ibflow.noisy import add_uniform_noise
 from ibflow.registry import part_name, register_codec
 
@@ -239,24 +237,14 @@ class NTCCodec(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"compress takes x of shape (n, {self.dim}), got {tuple(x.shape)}")
         k = self.symbols(x)
-        words, low, high = encode_channels(self.coding_prior(), k)
-        shape = (int(x.shape[0]),)
-        data = pack(part_name(self), self.config, shape, k.numel(), words_to_bytes(words), range_side(low, high))
-        return {"strings": [data], "shape": shape}
+        data = pack_rows(part_name(self), self.config, self.coding_prior(), k)
+        return {"strings": [data], "shape": (int(x.shape[0]),)}
 
     @torch.no_grad()
     def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
         """The symbols (latent, n) that :meth:`compress` coded; a stream that is not an intact one of this
         codec, config and ``shape`` raises :class:`contracts.BitstreamError`."""
-        stream = unpack_strings(strings, part_name(self), self.config, shape)
-        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * self.latent:
-            raise BitstreamError(
-                f"a vector stream has shape (n,) and n * {self.latent} symbols, got {stream.shape} and {stream.symbols}"
-            )
-        low, high, _ = read_range_side(stream.side)
-        k = decode_channels(self.coding_prior(), bytes_to_words(stream.payload), low, high, stream.shape[0])
-        check_range(k, low, high)
-        return k
+        return unpack_rows(strings, part_name(self), self.config, shape, self.coding_prior())
 
     @torch.no_grad()
     def reconstruct(self, k: Tensor) -> Tensor:
