@@ -176,7 +176,7 @@ def test_cli_quick_json_and_table_agree(tmp_path, capsys):
     report = json.loads(path.read_text())
     assert report["unit"] == "bits"
     assert report["verdict_set"] == list(claims.VERDICTS)
-    assert [c["number"] for c in report["claims"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert [c["number"] for c in report["claims"]] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert all(c["verdict"] in claims.VERDICTS for c in report["claims"])
     assert all(c["evidence"]["symbolic_checks_pass"] for c in report["claims"])
     out = capsys.readouterr().out
@@ -187,3 +187,10 @@ def test_cli_quick_json_and_table_agree(tmp_path, capsys):
     t7 = report["claims"][6]["evidence"]
     assert t7["decoded_exactly"]
     assert t7["forward_ratio_flow_over_quantized"]["ci95"][0] <= t7["forward_ratio_flow_over_quantized"]["ratio"]
+    t8 = report["claims"][7]["evidence"]
+    assert t8["matched"], "claim 8 compared no matched distortion"
+    for row in t8["matched"]:
+        assert row["advantage_bits"] == pytest.approx(row["peer_gap_bits"] - row["flow_gap_bits"], abs=1e-12)
+    verdict8 = report["claims"][7]["verdict"]
+    if verdict8 == claims.FAILS:  # a failed claim means the best peer won by 5 SE at every matched D
+        assert all(r["advantage_bits"] < -5 * r["se_bits"] for r in t8["matched"])
