@@ -43,11 +43,12 @@ def view_box(source: Source, n: int = 65_536, coverage: float = 0.995) -> tuple[
 @torch.no_grad()
 def quantization_cells(
     codec: Any, box: tuple[float, float, float, float], resolution: int = 240, chunk: int = 16_384
-) -> Cells:
+) -> Cells | None:
     """The cells of a deterministic 2-D codec: every grid point is compressed and decompressed (the
-    codec contract only), and points with the same reconstruction share a cell. A dithered codec's
-    cells move with its dither; each grid point gets the dither of its position in the stream, so its
-    picture shows one draw, not a tiling.
+    codec contract only), and points with the same reconstruction share a cell. None where a point's
+    reconstruction depends on where it sits in the stream (checked by coding the grid shuffled): a
+    trellis-coded quantizer's follows the path through the samples before it, a dithered one's the
+    dither of its position, so neither has fixed cells to draw.
 
     Example:
         >>> class Rounding:  # a codec whose "bitstream" is the rounded input
@@ -67,6 +68,13 @@ def quantization_cells(
         stream = codec.compress(part)
         decoded.append(torch.as_tensor(codec.decompress(stream["strings"], stream["shape"])["x_hat"]))
     x_hat = torch.cat(decoded).double().numpy()
+    # a partition only if each point's reconstruction is its own: a trellis quantizer's depends on the
+    # path through the samples before it, a dithered one's on the dither of its position
+    order = torch.randperm(min(len(grid), chunk), generator=torch.Generator().manual_seed(0))
+    stream = codec.compress(grid[order])
+    again = torch.as_tensor(codec.decompress(stream["strings"], stream["shape"])["x_hat"]).double().numpy()
+    if not np.allclose(again, x_hat[order.numpy()], atol=1e-5):
+        return None
     # reconstructions equal to float32 precision are one codeword
     codewords, labels = np.unique(np.round(x_hat, 5), axis=0, return_inverse=True)
     return Cells(labels.reshape(resolution, resolution).astype(np.int32), codewords, (x0, x1, y0, y1))

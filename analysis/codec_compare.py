@@ -89,7 +89,9 @@ def compare_task(
     for name, t in models:
         points.append(measure_trained(settings.for_codec(name), beta, t, name=name))
         if cells_box is not None:
-            cells[name] = quantization_cells(t.codec, tuple(cells_box), settings.cells_resolution)  # type: ignore[arg-type]
+            drawn = quantization_cells(t.codec, tuple(cells_box), settings.cells_resolution)  # type: ignore[arg-type]
+            if drawn is not None:
+                cells[name] = drawn
     return {"points": points, "cells": cells}
 
 
@@ -212,7 +214,8 @@ def compare_report(settings: CompareSettings, source: Source, points: Sequence[d
         "interrupted": interrupted,
         "settings": {**sweep, "codec_options": settings.codec_options, "cells_beta": settings.cells_beta},
         "summary": summary,
-        "cells": {c: cl.count for c, cl in cells.items()},
+        # cells in view per codec; null for a codec without fixed cells (trellis path, dither)
+        "cells": {c: (cells[c].count if c in cells else None) for c in settings.codecs} if settings.cells_beta else {},
         "points": list(points),
     })
 

@@ -37,13 +37,17 @@ SOURCES = {
     "mixture": ["--source", "mixture"],
     "banana": ["--source", "banana"],
     "correlated-laplace": ["--source", "correlated-laplace"],
+    # 2-D sources with R(D) exact (reverse water-filling) or from the 1-D certified table (i.i.d. Laplace)
+    "gaussian-2d": ["--source", "gaussian-vector", "--covariance", "[[1, 0.8], [0.8, 1]]"],
+    "laplace-2d": ["--source", "laplace", "--dim", "2"],
 }
+TWO_D = {"banana", "correlated-laplace", "gaussian-2d", "laplace-2d"}
 ECSQ_TOLERANCE_BITS = 0.02
 
 
 def _ecsq_check(name: str, report: dict[str, Any]) -> dict[str, Any]:
     """For a 1-D source: each scalar codec's operational rate minus the best ECSQ's rate at its D."""
-    source = get_source(name, **report["params"])
+    source = get_source(report["source"], **report["params"])
     curve = ecsq_curve(lambda y: source.log_prob(torch.from_numpy(y[:, None])).numpy(), _box(source))
     out: dict[str, Any] = {}
     for codec in ("uniform", "ntc", "ecvq", "ectcq"):
@@ -74,7 +78,7 @@ def main() -> None:
     for name in args.only:
         stem = OUT / f"codec_compare_{name}"
         argv = SOURCES[name] + ["--codecs", *args.codecs, "--json", f"{stem}.json", "--plot", f"{stem}.png", "--no-progress"]
-        if get_source(name).dim == 2:
+        if name in TWO_D:
             argv += ["--cells", f"{stem}_cells.png"]
         start = time.perf_counter()
         code = codec_compare.main(argv)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,3 +96,19 @@ def test_bad_arguments_exit_2(argv, needle, capsys):
         codec_compare.main(["--no-progress"] + argv)
     assert e.value.code == 2
     assert needle in capsys.readouterr().err
+
+
+class _PositionDependent:
+    """Reconstructs each point shifted by its position's parity: no fixed cells (like a trellis path)."""
+
+    def compress(self, x):
+        return {"strings": [x.round() + 0.25 * (torch.arange(len(x))[:, None] % 2)], "shape": x.shape}
+
+    def decompress(self, strings, shape):
+        return {"x_hat": strings[0]}
+
+
+def test_cells_are_refused_where_a_reconstruction_depends_on_the_stream():
+    from analysis.cells import quantization_cells
+
+    assert quantization_cells(_PositionDependent(), (-2.0, 2.0, -2.0, 2.0), resolution=32) is None
