@@ -12,7 +12,7 @@ from torch import nn
 from contracts import UnknownPartError
 from ibflow.registry import CODECS, part_name
 
-__all__ = ["CHECKPOINT_FORMAT", "codec_state", "codec_from_state", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "codec_state", "codec_from_state", "save_checkpoint", "load_checkpoint", "adopt_buffer_shapes"]
 
 CHECKPOINT_FORMAT = "ibflow.codec/1"
 
@@ -76,3 +76,14 @@ def load_checkpoint(path: str | Path) -> Any:
     that is not registered is refused with :class:`contracts.UnknownPartError`."""
     blob = torch.load(Path(path), weights_only=True, map_location="cpu")
     return codec_from_state(blob, where=f"checkpoint {str(path)!r}")
+
+
+def adopt_buffer_shapes(module: nn.Module, state_dict: Mapping[str, Any], prefix: str, names: tuple[str, ...]) -> None:
+    """Resize ``module``'s buffers ``names`` to the checkpoint's shapes before they are loaded: a fitted
+    quantizer's tables (an ECVQ codebook of K' <= K codewords, a scalar quantizer's cells) are as large
+    as the fit made them. Call it from ``_load_from_state_dict`` (CompressAI resizes its entropy
+    bottleneck's tables the same way)."""
+    for name in names:
+        incoming = state_dict.get(prefix + name)
+        if incoming is not None and incoming.shape != module._buffers[name].shape:
+            module._buffers[name] = torch.empty_like(incoming, device=module._buffers[name].device)

@@ -37,6 +37,7 @@ from contracts import BitstreamError
 from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
 from ibflow.entropy.categorical import coded_log_pmf, decode_categorical, encode_categorical, table_digest
 from ibflow.entropy.container import pack, unpack_strings
+from ibflow.checkpoint import adopt_buffer_shapes
 from ibflow.registry import part_name, register_codec
 from ibflow.vector.lagrangian import lagrangian_assign
 from ibflow.vector.scalar_fit import cell_numbers, check_beta, check_input, fit_scalar_quantizer
@@ -221,12 +222,7 @@ class ECVQCodec(nn.Module):
         self.history: list[float] = []
 
     def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
-        # a fitted codebook keeps K' <= K codewords: take the checkpoint's size (CompressAI resizes its
-        # entropy bottleneck's tables the same way)
-        for name in ("codebook", "pmf"):
-            incoming = state_dict.get(prefix + name)
-            if incoming is not None and incoming.shape != self._buffers[name].shape:
-                self._buffers[name] = torch.empty_like(incoming, device=self._buffers[name].device)
+        adopt_buffer_shapes(self, state_dict, prefix, ("codebook", "pmf"))  # a fitted codebook keeps K' <= K codewords
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()

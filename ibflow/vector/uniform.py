@@ -32,6 +32,7 @@ from contracts import BitstreamError
 from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
 from ibflow.entropy.categorical import coded_log_pmf, decode_categorical_rows, encode_categorical_rows, table_digest
 from ibflow.entropy.container import pack, unpack_strings
+from ibflow.checkpoint import adopt_buffer_shapes
 from ibflow.registry import part_name, register_codec
 from ibflow.vector.scalar_fit import ScalarFit, cell_numbers, check_beta, check_input, fit_scalar_quantizer
 
@@ -122,11 +123,7 @@ class UniformScalarCodec(nn.Module):
         self.fits: list[ScalarFit] = []
 
     def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
-        # the tables are as wide as the fitted coordinate with the most cells: take the checkpoint's width
-        for name in ("points", "pmf"):
-            incoming = state_dict.get(prefix + name)
-            if incoming is not None and incoming.shape != self._buffers[name].shape:
-                self._buffers[name] = torch.empty_like(incoming, device=self._buffers[name].device)
+        adopt_buffer_shapes(self, state_dict, prefix, ("points", "pmf"))  # the tables are as wide as the fitted coordinate with the most cells
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _rotate(self, x: Tensor) -> np.ndarray:
