@@ -30,10 +30,10 @@ from analysis.cli import json_object, parse_study_args, part_listing, part_optio
 from analysis.measure import draw, source_parameters, source_variances
 from analysis.parallel import run_tasks
 from analysis.plots import palette, styled_figure
-from analysis.rd_gap import SweepSettings, build_codec, measure_trained, train_point
+from analysis.rd_gap import SweepSettings, checked_vector_codec, measure_trained, train_point
 from analysis.rd_summary import BITS, betas_for_rates, summarize_curve
 from analysis.report import format_number, ruled_table, study_report, write_report
-from contracts import CodingPreparedCodec, add_option_flags, make_options
+from contracts import CodingPreparedCodec, add_option_flags
 from ibflow import CODECS, TrainConfig
 from synthetic import SOURCES, Source, get_source
 
@@ -291,21 +291,7 @@ def _settings(args: argparse.Namespace) -> tuple[Source, CompareSettings]:
         raise ValueError(f"--cells draws the cells of 2-D sources; {args.source} has dim {source.dim}")
     resolved: dict[str, dict[str, Any]] = {}
     for name in args.codecs:
-        try:
-            entry = CODECS.get(name)
-        except ValueError as e:
-            raise ValueError(f"--codecs: {e}") from None
-        if entry.origin == "registered" and "vector" not in entry.tags:
-            raise ValueError(f"--codecs: {entry.name!r} is not a vector codec; choose from {', '.join(CODECS.tagged('vector'))}")
-        opts = dict(options.get(name, {}))
-        if entry.options is not None:
-            made = make_options(entry.options, opts, owner=f"codec {entry.name!r}")
-            opts = {f: getattr(made, f) for f in made.__dataclass_fields__}
-        try:
-            build_codec(name, source.dim, opts, beta=betas[0])
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"--codecs {name}: {e}") from None
-        resolved[name] = opts
+        resolved[name], _ = checked_vector_codec("--codecs", name, source.dim, dict(options.get(name, {})), betas[0])
     cfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     sweep = SweepSettings(source=args.source, params=params, betas=sorted(betas), train=cfg, n_eval=n_eval,
                           seed=args.seed, fit_samples=args.fit_samples)

@@ -34,7 +34,7 @@ from ibflow import CODECS, FlowCodec, TrainConfig, TrainingDiverged, get_codec, 
 from synthetic import SOURCES, Source, get_source
 
 __all__ = [
-    "build_parser", "main", "SweepSettings", "TrainedPoint", "train_point", "measure_trained", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
+    "build_parser", "main", "SweepSettings", "checked_vector_codec", "TrainedPoint", "train_point", "measure_trained", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
     "plot_rd_gap", "source_params", "codec_options", "build_codec", "point_settings_hash",
 ]
 
@@ -87,6 +87,30 @@ def build_codec(spec: str, dim: int, options: dict[str, Any], beta: float | None
             f"(the codec contract); it built {type(codec).__name__}{' without ' + ', '.join(missing) if missing else ''}"
         )
     return codec
+
+
+def checked_vector_codec(
+    flag: str, spec: str, dim: int, options: dict[str, Any], beta: float
+) -> tuple[dict[str, Any], torch.nn.Module]:
+    """The options in force for codec ``spec`` (defaults included, so a report says what ran) and one codec
+    built with them at ``beta``: an unknown or non-vector registered codec, a bad option or a failing
+    build raises ValueError naming ``flag``, before any training. A path or entry point may be any codec."""
+    try:
+        entry = CODECS.get(spec)
+    except ValueError as e:
+        raise ValueError(f"{flag}: {e}") from None
+    if entry.origin == "registered" and "vector" not in entry.tags:
+        vector = ", ".join(CODECS.tagged("vector"))
+        raise ValueError(f"{flag} {entry.name!r} is not a vector codec (its tags: {', '.join(sorted(entry.tags)) or 'none'}); "
+                         f"choose one of {vector}")
+    if entry.options is not None:
+        resolved = make_options(entry.options, options, owner=f"codec {entry.name!r}")
+        options = {f: getattr(resolved, f) for f in resolved.__dataclass_fields__}
+    try:
+        codec = build_codec(spec, dim, options, beta=beta)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{flag} {spec}: {e}") from None
+    return options, codec
 
 
 def _checkpoint_name(settings: SweepSettings, beta: float) -> str:
@@ -417,21 +441,11 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
         raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
     cfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed) if steps else None
     options = codec_options(args)
-    entry = CODECS.get(args.codec)
-    if entry.origin == "registered" and "vector" not in entry.tags:  # a path or entry point may be any codec
-        vector = ", ".join(CODECS.tagged("vector"))
-        raise ValueError(f"--codec {entry.name!r} is not a vector codec (its tags: {', '.join(sorted(entry.tags)) or 'none'}); choose one of {vector}")
-    if steps == 0 and entry.origin == "registered":
+    if steps == 0 and CODECS.get(args.codec).origin == "registered":
         raise ValueError(f"--steps 0 measures a codec as its factory built it (one trained elsewhere, given as a "
-                         f"package.module:attribute path or entry point); the built-in {entry.name!r} would be untrained: "
+                         f"package.module:attribute path or entry point); the built-in {args.codec!r} would be untrained: "
                          "use --steps >= 1")
-    if entry.options is not None:  # the options in force, defaults included, so the report says what ran
-        resolved = make_options(entry.options, options, owner=f"codec {entry.name!r}")
-        options = {f: getattr(resolved, f) for f in resolved.__dataclass_fields__}
-    try:  # a bad codec or option fails here, before any training
-        codec = build_codec(args.codec, source.dim, options, beta=betas[0])
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"--codec {args.codec}: {e}") from None
+    options, codec = checked_vector_codec("--codec", args.codec, source.dim, options, betas[0])
     if isinstance(codec, FlowCodec):  # measured with the I(X;Z) sandwich (analysis.measure.measure_point)
         require_at_least("--eval-samples", n_eval, MIN_SANDWICH_SAMPLES,
                          f"{MIN_SANDWICH_BATCHES} sandwich batches of {MIN_SANDWICH_BATCH}, the smallest batch "
