@@ -42,7 +42,7 @@ __all__ = [
     "plot_curves", "compare_report", "build_parser", "main",
 ]
 
-DEFAULT_CODECS = ("uniform", "ecvq", "ntc", "flowcodec", "flowcodec-dithered")
+DEFAULT_CODECS = ("uniform", "ecvq", "ntc", "ectcq", "flowcodec", "flowcodec-dithered")
 RECODED = {"flowcodec-dithered": "flowcodec"}
 """Codecs that code another codec's trained model their own way: when both are compared, the model is
 trained once (the coding class's ``from_flowcodec`` copies it) and measured both ways."""

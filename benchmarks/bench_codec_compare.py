@@ -30,7 +30,7 @@ from ibflow.vector.ecsq import ecsq_curve
 from synthetic import get_source
 
 OUT = Path(__file__).resolve().parent / "results"
-CODECS = ["uniform", "ecvq", "ntc", "ectcq", "flowcodec", "flowcodec-dithered"]
+CODECS = list(codec_compare.DEFAULT_CODECS)
 SOURCES = {
     "gaussian": ["--source", "gaussian"],
     "laplace": ["--source", "laplace"],
