@@ -151,8 +151,9 @@ class BananaSource(Source):
         def largest(w: np.ndarray) -> float:
             # max over the strip of w1 u1 + w2 u2 = w1 u1 - w2 c u1^2 + |w2| b
             cand = [-a, a]
-            if w[1] * c != 0:
-                cand.append(float(np.clip(w[0] / (2 * w[1] * c), -a, a)))
+            k = 2 * w[1] * c
+            if k != 0 and abs(w[0]) <= a * abs(k):  # the vertex w1 / k lies in [-a, a]
+                cand.append(float(w[0] / k))
             return max(w[0] * u - w[1] * c * u * u + abs(w[1]) * b for u in cand)
 
         # x_k = sum_j R[j, k] u_j - shift_k: the form is column k of R
