@@ -65,6 +65,7 @@ def certified_curve(
     d_grid: Sequence[float] | np.ndarray | None = None,
     n: int | Sequence[int] | None = None,
     tol_bits: float = 1e-4,
+    retry_bits: float | None = None,
     jobs: int = 1,
     progress: bool = True,
 ) -> RDCurve:
@@ -82,6 +83,7 @@ def certified_curve(
         n: BA cells per dimension (or one per dimension) of the 2-D certificates (default:
             :func:`synthetic.ba.certify_rd_continuous`'s).
         tol_bits: the discrete BA gap of the 2-D certificates, bits.
+        retry_bits: 2-D certificates wider than this are solved again at ``tol_bits / 3``.
         jobs: processes for the 2-D certificates (:func:`synthetic.rd_curve.certify_curve`).
         progress: show a progress bar.
     """
@@ -92,7 +94,16 @@ def certified_curve(
     if len(lo) == 2:
         grid = distortion_grid(d_max, 12) if d_grid is None else np.asarray(d_grid, dtype=np.float64)
         return certify_curve(
-            source.log_density_np, grid, d_max, lo=lo, hi=hi, n=n, tol_bits=tol_bits, jobs=jobs, progress=progress
+            source.log_density_np,
+            grid,
+            d_max,
+            lo=lo,
+            hi=hi,
+            n=n,
+            tol_bits=tol_bits,
+            retry_bits=retry_bits,
+            jobs=jobs,
+            progress=progress,
         )
     curve = certify_curve(source.log_density_np, distortion_grid(d_max), d_max, lo=lo, hi=hi, progress=progress)
     return refine_curve(curve, source.log_density_np, lo=lo, hi=hi)

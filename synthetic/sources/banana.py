@@ -1,7 +1,7 @@
 """The 2-D banana of nonlinear transform coding: a sheared, rotated Gaussian with an exact density.
 
 Ballé, Chou, Minnen, Singh, Johnston, Agustsson, Hwang & Toderici, "Nonlinear Transform Coding",
-IEEE JSTSP 15(2), 2021, Sec. IV (the source of their Fig. 2), as defined in the toy-sources
+IEEE JSTSP 15(2), 2021 (their 2-D "banana" toy source), as defined in the toy-sources
 notebook of tensorflow_compression (and mandt-lab/RD-sandwich ``ntc_sources.py``):
 ``TransformedDistribution(Normal([0, 0], [3, .5]), Invert(Chain([RealNVP(num_masked=1,
 shift=.1 y1^2), ScaleMatvec(rotation(240)), Shift([1, 1])])))``.
@@ -199,14 +199,15 @@ BANANA_TABLE_D = tuple(
     for d in np.concatenate([with_midpoints(np.geomspace(0.03, 3.0, 18), start=0.19), [4.2, 6.0, 8.5, 10.65]]) / 10.87
 )
 
-# The discrete BA gap: 1e-4 bit costs up to 8x the time at low rate for <= 1e-3 bit of bracket;
-# 1e-3 bit leaves the far tails of the output unconverged, which can cost the lower bound 0.01 nats.
+# The discrete BA gap: 1e-4 bit took 8x the time of 1e-3 at D = 2 for 7e-4 bit of bracket, while
+# 1e-3 left the output's tails unconverged in the Laplace pair's table (0.04 nats off the lower
+# bound at D = 0.5); 3e-4 is the compromise.
 BANANA_TABLE_TOL_BITS = 3e-4
 
 
 def build_banana_curve(source: BananaSource, progress: bool = True, jobs: int | None = None) -> RDCurve:
     """Certify the R(D) table of a banana on its ``BANANA_TABLE_TAIL`` box, in ``jobs`` processes
-    (default: up to 4 cores); about a quarter of an hour on 2 cores (see :mod:`synthetic.make_tables`)."""
+    (default: up to 4 cores): 32 certificates, about 25 minutes on 2 cores (:mod:`synthetic.make_tables`)."""
     d_max = float(source.variance().sum())
     return certified_curve(
         source,
