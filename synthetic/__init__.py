@@ -22,12 +22,21 @@ from synthetic.samplers import (
     TransformedPair,
     student_t_mi_correction,
 )
-from synthetic.sources import GaussianSource, LaplaceSource, MixtureSource, Source
+from synthetic.sources import (
+    BananaSource,
+    CorrelatedLaplaceSource,
+    GaussianSource,
+    LaplaceSource,
+    MixtureSource,
+    Source,
+)
 
 __all__ = [
     "SAMPLERS",
     "SOURCES",
+    "BananaSource",
     "CorrelatedGaussian",
+    "CorrelatedLaplaceSource",
     "GaussianSource",
     "LaplaceSource",
     "MixtureSource",

@@ -14,6 +14,7 @@ from synthetic.ba.checks import check_positive
 from synthetic.ba.grid import GridSource, LogDensity, grid_source, log_density_on, mesh
 from synthetic.ba.operators import (
     DROP_MASSES_CONTINUOUS,
+    RELIABLE,
     Array,
     GaussianKernel,
     grid_terms,
@@ -114,7 +115,11 @@ def certify_rd_continuous(
        at most eps to ct and nothing to E log Zt. For y outside the widened box ct(y) <= ct of
        its projection (the box is convex), so the sup is over the box: ct is evaluated on the
        fine grid by FFT (error bar added) and re-evaluated directly on a 5^d sub-grid around
-       the largest grid values.
+       the largest grid values. Among the candidates for Zt (the best bound is kept) is also
+       Zt = 1 on the widening ring beyond the BA box: no output lies there, so Z falls off like
+       the Gaussian kernel while a long-tailed or curved density (the banana of Balle et al.
+       2021) may not, and p/Z there would dominate sup ct; with Zt = 1 the ring adds at most
+       its mass to ct, at a cost of its ``E log(1/Z)``.
     4. Error control: the distortion and both bounds are computed at both refinements; the
        difference (an estimate of the coarser one's error, hence conservative for the finer
        one whose value is used) is added to the distortion and the upper bound and subtracted
@@ -303,13 +308,38 @@ class ContinuousEvaluator:
         # beyond the widened box (mass eps_far): Y = nearest y_j, rate <= eps max log 1/q_j
         dist = terms.dist + eps_far * self.diag2
         upper = terms.upper + eps_far * float(-v.min())
-        cs = ker.conv(terms.w, "k", fshape)
+        ws, pens = self._with_ring_candidate(terms.w, terms.pens, p, zs, dz, vmax, r)
+        cs = ker.conv(ws, "k", fshape)
         lower = -math.inf
-        for k in range(terms.w.shape[0]):
-            cmax = self._sup(terms.w[k], cs[k], axes, spacing, lam) + ker.err(terms.w[k], "k")
+        for k in range(ws.shape[0]):
+            cmax = self._sup(ws[k], cs[k], axes, spacing, lam) + ker.err(ws[k], "k")
             c_sup = cmax * math.exp(-vmax) + eps_far
-            lower = max(lower, -lam * target_D + terms.neg_log_z - float(terms.pens[k]) - math.log(c_sup))
+            lower = max(lower, -lam * target_D + terms.neg_log_z - float(pens[k]) - math.log(c_sup))
         return {"dist": dist, "upper": upper, "lower": lower}
+
+    def _with_ring_candidate(
+        self, ws: Array, pens: Array, p: Array, zs: Array, dz: float, vmax: float, r: int
+    ) -> tuple[Array, Array]:
+        """The lower bound's candidates plus one with Zt = 1 on the fine points beyond the BA box.
+
+        ``ws[0]`` holds ``p / Z`` on the reliable points (Zt = Z_fft) and ``p`` (times ``e^vmax``)
+        elsewhere, as :func:`~synthetic.ba.operators.grid_terms` builds it; setting Zt = 1 on the
+        reliable ring points costs ``sum p log(1/Z)`` over them (Blahut's bound holds for any
+        positive Zt).
+        """
+        _, axes = self.fine(r)
+        inside = np.ones(p.shape, dtype=bool)
+        for a, (ax, lo, hi) in enumerate(zip(axes, self.src.lo, self.src.hi)):
+            shape = [1] * self.dims
+            shape[a] = ax.size
+            inside &= ((ax >= lo) & (ax <= hi)).reshape(shape)
+        drop = ~inside & (p > 0) & (zs > RELIABLE * dz)
+        if not drop.any():
+            return ws, pens
+        ring = ws[0].copy()
+        ring[drop] = p[drop] * math.exp(vmax)
+        pen = float((p[drop] * -(np.log(zs[drop]) + vmax)).sum())
+        return np.concatenate([ws, ring[None]]), np.append(pens, pen)
 
     def _sup(self, w: Array, c_grid: Array, axes: Sequence[Array], spacing: Sequence[float], lam: float) -> float:
         """max of c(y) = sum_x w(x) e^{-lam |x - y|^2}: grid max, refined on 5^d sub-grids.
