@@ -12,6 +12,7 @@ import torch
 
 from torch import Tensor, nn
 
+from contracts import SplitSource
 from contracts.stats import Z_95
 from ibflow import FlowCodec
 from ibflow.entropy import stream_bytes
@@ -43,8 +44,14 @@ OPERATIONAL_FIELDS = (
 # The four helpers below give what the studies read from ibflow's own sources, with a fallback for
 # any other one.
 
-def draw(source: Source, n: int, seed: int) -> Tensor:
-    """``n`` samples as float32, the codecs' dtype (a user's source may sample in float64)."""
+def draw(source: Source, n: int, seed: int, split: str = "train") -> Tensor:
+    """``n`` samples as float32, the codecs' dtype (a user's source may sample in float64).
+
+    A source of finite data (:class:`contracts.SplitSource`) gives its test rows for
+    ``split="test"`` (at most all of them) and training rows otherwise; any other source draws
+    fresh samples, the seed keeping test and training samples apart."""
+    if split == "test" and isinstance(source, SplitSource):
+        return torch.as_tensor(source.sample_split(n, seed=seed, split="test")).to(torch.float32)
     return torch.as_tensor(source.sample(n, seed=seed)).to(torch.float32)
 
 
@@ -109,7 +116,7 @@ def measure_point(
     (DESIGN.md); the two add up to the gap.
     """
     codec.eval()
-    x = draw(source, n_eval, seed=seed + 1_000_003)
+    x = draw(source, n_eval, seed=seed + 1_000_003, split="test")
     axes = _per_dim_axes(source)
     ch = measure_channel(codec, x, seed=seed, axes=axes.matrix)
     # The sandwich's width shrinks like exp(I) / K: take K = 200 exp(E KL) rounded up to a power of
@@ -221,7 +228,7 @@ def measure_operational(codec: nn.Module, source: Source, beta: float, n_eval: i
     even its top lies below the lower bound on R(D) at the top of D's 95 % interval.
     """
     codec.eval()
-    x = draw(source, n_eval, seed=seed + 1_000_003)
+    x = draw(source, n_eval, seed=seed + 1_000_003, split="test")
     n = len(x)
     stream = codec.compress(x)
     n_bytes = stream_bytes(stream["strings"])

@@ -19,6 +19,7 @@ from contracts.interface import (
     Sampler,
     Source,
     TabulatedSource,
+    SplitSource,
     TrainableCodec,
 )
 from contracts.options import OptionSpec, add_option_flags, json_object, make_options, option_specs, options_from_flags
@@ -40,6 +41,7 @@ __all__ = [
     "Sampler",
     "Source",
     "TabulatedSource",
+    "SplitSource",
     "TrainableCodec",
     "OptionSpec",
     "add_option_flags",

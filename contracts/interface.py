@@ -26,6 +26,7 @@ __all__ = [
     "Sampler",
     "Source",
     "TabulatedSource",
+    "SplitSource",
     "Codec",
     "NoisyLatentCodec",
     "TrainableCodec",
@@ -121,6 +122,18 @@ class Source(Protocol):
 
     def rate_distortion(self, D: float) -> RDBound:
         """Bounds on R(D) in nats at distortion D (squared error summed over dims)."""
+        ...
+
+
+@runtime_checkable
+class SplitSource(Source, Protocol):
+    """A source of finite data (``--source data:...``): its rows are split once into a training and a
+    test part, and a study draws its test samples with ``split="test"`` so that no codec is measured
+    on rows it was trained on."""
+
+    def sample_split(self, n: int, seed: int | None = None, split: str = "train") -> Tensor:
+        """``n`` rows of the ``split`` part ("train": drawn with replacement; "test": without, at most
+        all of them), shape (n, dim)."""
         ...
 
 

@@ -81,7 +81,9 @@ def get_source(spec: str, **params: Any) -> Source:
     rebuilds the same source with ``get_source(source.name, **source.params())``.
 
     Arguments:
-        spec: a name of :data:`SOURCES` or ``package.module:attribute`` (a class or factory).
+        spec: a name of :data:`SOURCES`, ``package.module:attribute`` (a class or factory), or
+            ``data:NAME`` for finite data (``digits``, ``patches`` or a .npy path; see
+            :mod:`synthetic.sources.empirical`).
         params: the source's parameters, checked against its options dataclass.
 
     Returns:
@@ -95,6 +97,15 @@ def get_source(spec: str, **params: Any) -> Source:
         ...
         ValueError: bad parameters for source 'gaussian': it takes no option 'variances' (its options: variance, dim)
     """
+    if isinstance(spec, str) and spec.startswith("data:"):
+        # finite data, bounded from its samples (synthetic.sources.empirical), not a registered part
+        from synthetic.sources.empirical import data_source
+
+        unknown = sorted(set(params) - {"test_fraction", "split_seed"})
+        if unknown:
+            raise ValueError(f"bad parameters for source {spec!r}: it takes no option {', '.join(map(repr, unknown))} "
+                             "(its options: test_fraction, split_seed)")
+        return data_source(spec[len("data:"):], **params)
     entry = _entry(SOURCES, spec)
     kwargs = _checked_parameters(entry, params, f"bad parameters for source {entry.name!r}: it")
     source = entry.obj(**kwargs)
