@@ -272,6 +272,10 @@ def part_options(
     Raises ``ValueError`` (exit 2 through :func:`parse_study_args`), naming ``flag``, for an unknown
     part; naming the flag for one the chosen part does not take; and for an option given both ways.
     """
+    if registry.kind == "source" and spec.startswith("data:"):
+        # finite data (synthetic.sources.empirical) is no registered part: only its split options, by JSON
+        options_from_flags(args, None, flags, f"source {spec!r}")
+        return dict(from_json or {})
     try:
         entry = registry.get(spec)  # a registered name, an entry point or package.module:attribute
     except ValueError as e:

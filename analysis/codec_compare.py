@@ -36,6 +36,7 @@ from analysis.report import format_number, ruled_table, study_report, write_repo
 from contracts import CodingPreparedCodec, add_option_flags
 from ibflow import CODECS, TrainConfig
 from synthetic import SOURCES, Source, get_source
+from synthetic.sources.empirical import EmpiricalSource
 
 __all__ = [
     "DEFAULT_CODECS", "RECODED", "CompareSettings", "compare_task", "run_compare", "summarize", "format_summary",
@@ -265,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> tuple[Source, CompareSettings]:
     params = part_options(args, SOURCES, args.source, args.source_flags, args.params, "--source", "--params")
     source = get_source(args.source, **params)
+    if isinstance(source, EmpiricalSource):
+        source.require_bounds("--source")
     steps = args.steps if args.steps is not None else (150 if args.quick else 800)
     n_eval = args.eval_samples if args.eval_samples is not None else (2**15 if args.quick else 2**18)
     require_at_least("--steps", steps, 1)

@@ -32,6 +32,7 @@ from analysis.report import format_number, ruled_table, study_report, write_repo
 from contracts import CodingPreparedCodec, FittedCodec, add_option_flags, make_options
 from ibflow import CODECS, FlowCodec, TrainConfig, TrainingDiverged, get_codec, train
 from synthetic import SOURCES, Source, get_source
+from synthetic.sources.empirical import EmpiricalSource
 
 __all__ = [
     "build_parser", "main", "SweepSettings", "checked_vector_codec", "TrainedPoint", "train_point", "measure_trained", "run_point", "run_sweep", "sweep_report", "default_betas", "format_table",
@@ -488,6 +489,8 @@ def sweep_report(
 
 def _source_and_settings(args: argparse.Namespace) -> tuple[Source, SweepSettings]:
     source = get_source(args.source, **source_params(args))
+    if isinstance(source, EmpiricalSource):
+        source.require_bounds("--source")
     return source, _settings(args, source)
 
 

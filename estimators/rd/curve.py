@@ -21,9 +21,8 @@ import numpy as np
 
 from estimators.rd.dual import DualLine
 from estimators.rd.upper import UpperPoint
-from synthetic.rd import time_sharing_envelope as envelope
 
-__all__ = ["BoundAtD", "envelope", "lower_bounds", "upper_bounds"]
+__all__ = ["BoundAtD", "envelope", "lower_bounds", "time_sharing_envelope", "upper_bounds"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,37 @@ class BoundAtD:
     value: float
     ci: tuple[float, float]
     method: str
+
+
+def time_sharing_envelope(Ds: np.ndarray, Rs: np.ndarray, D: float) -> tuple[float, tuple[int, ...]]:
+    """The non-increasing lower convex envelope of achievable points (Ds, Rs) at D, and the points used.
+
+    It is the least of R_k over points with D_k <= D (R(D) is non-increasing) and of the chords
+    between pairs D_a <= D <= D_b (time-sharing; R(D) is convex): an upper bound on R(D) wherever
+    every point is achievable (Cover & Thomas 2nd ed., Lemma 10.4.1).
+
+    Example:
+        >>> time_sharing_envelope(np.array([1.0, 3.0]), np.array([2.0, 0.0]), 2.0)
+        (1.0, (0, 1))
+        >>> time_sharing_envelope(np.array([1.0, 3.0]), np.array([2.0, 0.0]), 0.5)  # below every point
+        (inf, ())
+    """
+    best, used = np.inf, ()
+    left = np.flatnonzero(Ds <= D)
+    for k in left:
+        if Rs[k] < best:
+            best, used = float(Rs[k]), (int(k),)
+    right = np.flatnonzero(Ds > D)
+    for a in left:
+        for b in right:
+            t = (Ds[b] - D) / (Ds[b] - Ds[a])
+            value = float(t * Rs[a] + (1 - t) * Rs[b])
+            if value < best:
+                best, used = value, (int(a), int(b))
+    return best, used
+
+
+envelope = time_sharing_envelope
 
 
 def upper_bounds(

@@ -101,7 +101,7 @@ def _starts(model: MixtureReproduction, x: Tensor, lam: float, count: int, gener
     if len(means) > count:  # many atoms or components: as many of them as there are output starts
         means = means[torch.randperm(len(means), generator=generator)[:count]]
     with torch.no_grad():
-        log_wu, _ = model._component_terms(pick, lam)
+        log_wu, _ = model.component_terms(pick, lam)
         k = torch.multinomial(torch.softmax(log_wu, 1), 1, generator=generator).squeeze(1)
         if model.factors is None:
             return torch.cat([means, model.means.detach()[k]])

@@ -61,7 +61,7 @@ class MixtureReproduction(nn.Module):
     Example:
         >>> m = MixtureReproduction(torch.zeros(1, 1), torch.ones(1, 1, 1))  # m = N(0, 1)
         >>> t = m.channel(torch.tensor([[0.0]]), lam=0.5)  # A = 2: u(0) = 2^{-1/2}, D(0) = 1/2
-        >>> round(float(t.neg_log_u), 6), round(float(t.distortion), 6)
+        >>> round(float(t.neg_log_u.detach()), 6), round(float(t.distortion.detach()), 6)
         (0.346574, 0.5)
     """
 
@@ -101,7 +101,7 @@ class MixtureReproduction(nn.Module):
             y = y + (self.factors.detach()[idx] @ eps).squeeze(-1)
         return y
 
-    def _component_terms(self, x: Tensor, lam: float) -> tuple[Tensor, Tensor]:
+    def component_terms(self, x: Tensor, lam: float) -> tuple[Tensor, Tensor]:
         """(log w_k u_k(x), D_k(x)), each (n, K)."""
         if self.factors is None:
             sq = torch.cdist(x, self.means).square()  # (n, K), without the (n, K, d) differences
@@ -134,7 +134,7 @@ class MixtureReproduction(nn.Module):
             raise ValueError(f"x must have shape (n, {self.dim}), got {tuple(x.shape)}")
         parts_u, parts_d = [], []
         for block in x.split(CHUNK):
-            log_wu, dk = self._component_terms(block, lam)
+            log_wu, dk = self.component_terms(block, lam)
             log_u = torch.logsumexp(log_wu, 1)
             resp = torch.softmax(log_wu, 1)
             parts_u.append(-log_u)
@@ -144,4 +144,4 @@ class MixtureReproduction(nn.Module):
     def log_u(self, x: Tensor, lam: float) -> Tensor:
         """log u_m(x) (n,), float64."""
         x = x.to(torch.float64)
-        return torch.cat([torch.logsumexp(self._component_terms(b, lam)[0], 1) for b in x.split(CHUNK)])
+        return torch.cat([torch.logsumexp(self.component_terms(b, lam)[0], 1) for b in x.split(CHUNK)])

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from estimators.rd.reproduction import MixtureReproduction
-from synthetic.rd import reverse_water_filling
+from estimators.water_filling import reverse_water_filling
 
 __all__ = ["Family", "FitConfig", "UpperPoint", "fit_reproduction", "gaussian_start", "upper_point", "water_level_slope"]
 

@@ -18,12 +18,12 @@ import torch
 from numpy.typing import ArrayLike
 from scipy import special
 
-from contracts.interface import RDBound
-from synthetic.checks import check_positive, check_sample_count
+from synthetic.checks import check_sample_count
 from synthetic.rd_curve import RDCurve
 from synthetic.registry import register_source
-from synthetic.sources.base import Source, torch_generator
-from synthetic.tables import certified_curve, default_jobs, load_curve, with_midpoints
+from synthetic.sources.base import torch_generator
+from synthetic.sources.tabulated import CertifiedTableSource
+from synthetic.tables import certified_curve, default_jobs, with_midpoints
 
 __all__ = [
     "BANANA_TABLE_D",
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-class BananaSource(Source):
+class BananaSource(CertifiedTableSource):
     """x = B^{-1}(y), y ~ N(0, diag(s1^2, s2^2)), with B(x) = shear(R (x + shift)).
 
     ``R`` is the rotation by ``angle_deg`` ([[cos, -sin], [sin, cos]]) and ``shear(u) = (u1, u2 + c u1^2)``
@@ -62,6 +62,7 @@ class BananaSource(Source):
     """
 
     name = "banana"
+    table_name = "banana"
     dim = 2
 
     def __init__(
@@ -85,7 +86,6 @@ class BananaSource(Source):
         self.scales, self.curvature, self.angle_deg, self.shift = s, c, angle, t
         phi = math.radians(angle)
         self.rotation = np.array([[math.cos(phi), -math.sin(phi)], [math.sin(phi), math.cos(phi)]])
-        self._curve: RDCurve | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -161,24 +161,8 @@ class BananaSource(Source):
         lo = np.array([-largest(-self.rotation[:, k]) for k in range(2)]) - self.shift
         return lo, hi
 
-    def rate_distortion(self, D: float) -> RDBound:
-        D = check_positive(D, "D")
-        if D >= self.variance().sum():
-            # rate 0 is achievable with x_hat = E[X]
-            return RDBound(0.0, 0.0)
-        lo, up = self._table().bounds(D)
-        return RDBound(max(lo, self.shannon_lower_bound(D)), min(up, self.gaussian_upper_bound(D)))
-
-    def optimal_distortion(self, beta: float) -> float | None:
-        """From the certified table's slopes: the D where R'(D) = -1/beta (None outside the table)."""
-        return self._table().distortion_at_slope(1.0 / check_positive(beta, "beta"))
-
-    def _table(self) -> RDCurve:
-        if self._curve is None:
-            default = self.params() == BananaSource().params()
-            name = "banana_default" if default else "banana"
-            self._curve = load_curve(name, self.params(), lambda: build_banana_curve(self))
-        return self._curve
+    def build_table(self) -> RDCurve:
+        return build_banana_curve(self)
 
 
 # The table's box leaves out at most 1e-6 of the mass (z = 5.03: a 32 x 31 box for the defaults).

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from contracts.interface import RDBound
-from synthetic.checks import check_positive, check_sample_count
+from synthetic.checks import check_sample_count
 from synthetic.rd_curve import RDCurve
 from synthetic.registry import register_source
-from synthetic.sources.base import Source, torch_generator
-from synthetic.tables import certified_curve, default_jobs, load_curve, with_midpoints
+from synthetic.sources.base import torch_generator
+from synthetic.sources.tabulated import CertifiedTableSource
+from synthetic.tables import certified_curve, default_jobs, with_midpoints
 
 __all__ = [
     "CORRELATED_LAPLACE_TABLE_D",
@@ -42,7 +42,7 @@ SCALE = 1.0 / math.sqrt(2.0)
 """Laplace scale b of each component: variance 2 b^2 = 1."""
 
 
-class CorrelatedLaplaceSource(Source):
+class CorrelatedLaplaceSource(CertifiedTableSource):
     """X = A L, L two i.i.d. Laplace(0, 1/sqrt 2) components, A the Cholesky factor of [[1, rho], [rho, 1]].
 
     log p(x) = log p_l(A^{-1} x) - log|det A| (change of variables) and
@@ -59,6 +59,7 @@ class CorrelatedLaplaceSource(Source):
     """
 
     name = "correlated-laplace"
+    table_name = "correlated_laplace"
     dim = 2
 
     def __init__(self, rho: float = 0.8):
@@ -67,7 +68,6 @@ class CorrelatedLaplaceSource(Source):
             raise ValueError(f"rho must lie in the open interval (-1, 1), got {rho!r}")
         self.rho = r
         self.mixing = np.array([[1.0, 0.0], [r, math.sqrt(1.0 - r * r)]])
-        self._curve: RDCurve | None = None
 
     def params(self) -> dict[str, Any]:
         return {"rho": self.rho}
@@ -114,24 +114,8 @@ class CorrelatedLaplaceSource(Source):
             raise ValueError(f"tail must lie in (0, 1), got {tail!r}")
         return SCALE * math.ceil(math.log(2 / tail))
 
-    def rate_distortion(self, D: float) -> RDBound:
-        D = check_positive(D, "D")
-        if D >= self.variance().sum():
-            # rate 0 is achievable with x_hat = E[X] = 0
-            return RDBound(0.0, 0.0)
-        lo, up = self._table().bounds(D)
-        return RDBound(max(lo, self.shannon_lower_bound(D)), min(up, self.gaussian_upper_bound(D)))
-
-    def optimal_distortion(self, beta: float) -> float | None:
-        """From the certified table's slopes: the D where R'(D) = -1/beta (None outside the table)."""
-        return self._table().distortion_at_slope(1.0 / check_positive(beta, "beta"))
-
-    def _table(self) -> RDCurve:
-        if self._curve is None:
-            default = self.params() == CorrelatedLaplaceSource().params()
-            name = "correlated_laplace_default" if default else "correlated_laplace"
-            self._curve = load_curve(name, self.params(), lambda: build_correlated_laplace_curve(self))
-        return self._curve
+    def build_table(self) -> RDCurve:
+        return build_correlated_laplace_curve(self)
 
 
 class PrincipalFrame:

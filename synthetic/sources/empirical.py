@@ -28,7 +28,7 @@ import torch
 
 from contracts.interface import RDBound
 from synthetic.checks import check_positive, check_sample_count
-from synthetic.rd import time_sharing_envelope
+from estimators.rd.curve import time_sharing_envelope
 from synthetic.sources.base import torch_generator
 
 __all__ = ["DATASETS", "PATCH_PHOTOS", "EmpiricalSource", "bounds_cache_path", "load_dataset"]
@@ -188,6 +188,15 @@ class EmpiricalSource:
     @property
     def has_bounds(self) -> bool:
         return self._bounds is not None
+
+    def require_bounds(self, flag: str = "--source") -> None:
+        """Refuse (ValueError naming ``flag``) data whose bounds no run of analysis.rd_bounds has cached:
+        a study checks this before any work."""
+        if not (self.has_bounds or self.load_cached_bounds()):
+            raise ValueError(
+                f"{flag} data:{self.label}: no R(D) bounds are cached for this data yet; run "
+                f"python -m analysis.rd_bounds --data {self.label} first (minutes), then this command again"
+            )
 
     def rate_distortion(self, D: float) -> RDBound:
         """Bounds on R(D) (nats) from the attached run: the dual lines below, the envelope above."""

@@ -27,7 +27,8 @@ from estimators.rd import (
 )
 from estimators.rd.dual import DualLine
 from synthetic import get_source
-from synthetic.rd import gaussian_rd, time_sharing_envelope
+from estimators.rd.curve import time_sharing_envelope
+from synthetic.rd import gaussian_rd
 
 
 def _random_mixture(seed: int, k: int, d: int, point_masses: bool = False) -> MixtureReproduction:
@@ -178,6 +179,8 @@ def test_bounds_bracket_the_gaussian_rd_and_each_other_under_rotation() -> None:
         ups = [b.value for b in r.upper]
         lows = [b.value for b in r.lower]
         assert np.all(np.diff(ups) <= 1e-12) and np.all(np.diff(lows) <= 1e-12)
+        slopes = np.diff(ups) / np.diff(Ds)  # convex on the grid: the chords' slopes do not fall
+        assert np.all(np.diff(slopes) >= -1e-9)
     for a, b in zip(runs[0].upper, runs[1].lower):
         assert b.ci[0] <= a.ci[1]
 
@@ -242,7 +245,7 @@ def test_cli_on_data_writes_report_and_cache_that_rd_gap_reads(tmp_path, monkeyp
     assert code == 0
     report = json.loads(out.read_text())
     assert report["data"] == str(path) and report["unit"] == "bits" and report["dim"] == 2
-    assert report["n"] == {"train": 2000, "eval": 2000}
+    assert (report["n"], report["n_train"], report["n_eval"]) == (4000, 2000, 2000)
     for p in report["points"]:
         assert set(p) >= {"distortion", "upper", "upper_ci", "lower", "lower_ci", "method_upper", "method_lower"}
         # 2000 held-out rows: the point estimates may cross by sampling error, the intervals must meet
