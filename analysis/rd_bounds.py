@@ -268,7 +268,8 @@ def plot_bounds(report: dict[str, Any], path: str | Path, codec_reports: Sequenc
 
     pts = report["points"]
     D = np.array([p["distortion"] for p in pts])
-    colors = palette(3 + len(codec_reports))
+    names = sorted({p.get("codec", "codec") for rep in codec_reports for p in rep.get("points", [])})
+    colors = palette(3 + len(names))
     title = report.get("source") or f"data:{report.get('data')}"
     with styled_figure(path, figsize=(7.5, 4.8)) as (fig, ax):
         for key, label, c in (("upper", "upper bound (test channel)", colors[0]), ("lower", "lower bound (dual)", colors[1])):
@@ -276,12 +277,11 @@ def plot_bounds(report: dict[str, Any], path: str | Path, codec_reports: Sequenc
             ax.fill_between(D, [p[f"{key}_ci"][0] for p in pts], [p[f"{key}_ci"][1] for p in pts], color=c, alpha=0.2, lw=0)
         if "rd_lower" in pts[0]:
             ax.plot(D, [p["rd_lower"] for p in pts], "k--", lw=1, label="R(D) (known)")
-        for k, rep in enumerate(codec_reports):
-            cp = [p for p in rep.get("points", []) if "rate_operational" in p and "error" not in p]
-            for name in sorted({p.get("codec", "codec") for p in cp}):
-                mine = [p for p in cp if p.get("codec", "codec") == name]
-                ax.plot([p["distortion_operational"] for p in mine], [p["rate_operational"] for p in mine], "s",
-                        color=colors[(3 + k + hash(name)) % len(colors)], label=f"{name} (real bytes)", ms=5)
+        cp = [p for rep in codec_reports for p in rep.get("points", []) if "rate_operational" in p and "error" not in p]
+        for k, name in enumerate(names):
+            mine = [p for p in cp if p.get("codec", "codec") == name]
+            ax.plot([p["distortion_operational"] for p in mine], [p["rate_operational"] for p in mine], "s",
+                    color=colors[3 + k], label=f"{name} (real bytes)", ms=5)
         ax.set_xscale("log")
         ax.set_xlabel("distortion D (squared error per sample)")
         ax.set_ylabel("rate (bits per sample)")
