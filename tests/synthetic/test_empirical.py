@@ -37,7 +37,8 @@ def test_split_is_disjoint_and_complete(n: int, d: int, frac: float, seed: int) 
     assert {tuple(r) for r in src.sample(50, seed=2).double().tolist()} <= train
 
 
-def test_data_source_keeps_the_contract_and_refuses_bad_input(tmp_path: Path) -> None:
+def test_data_source_keeps_the_contract_and_refuses_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IBFLOW_CACHE", str(tmp_path / "cache"))  # no cached bounds, whatever runs left in ~/.cache
     src = get_source("data:digits")
     assert isinstance(src, contracts.SplitSource) and src.dim == 64
     with pytest.raises(RuntimeError, match="run python -m analysis.rd_bounds --data digits"):
