@@ -115,7 +115,7 @@ def fit_reproduction(x: Tensor, lam: float, config: FitConfig = FitConfig()) -> 
     Example:
         >>> x = torch.randn(4096, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         >>> m = fit_reproduction(x, lam=1.0, config=FitConfig(steps=0))  # the water-filled Gaussian
-        >>> [round(float(v), 1) for v in torch.linalg.eigvalsh(m.covariances()[0])]  # (1 - 1/2)_+
+        >>> [round(float(v), 1) for v in torch.linalg.eigvalsh(m.covariances()[0].detach())]  # (1 - 1/2)_+
         [0.5, 0.5]
     """
     if not (lam > 0 and math.isfinite(lam)):
