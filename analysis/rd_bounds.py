@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from analysis.cli import json_object, parse_study_args, part_listing, part_options, require_at_least, require_seed
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts import add_option_flags
-from estimators.rd import FAMILIES, RDBoundsConfig, RDBoundsResult, UpperPoint, estimate_rd_bounds, upper_bounds
+from estimators.rd import FAMILIES, RDBoundsConfig, RDBoundsResult, UpperPoint, estimate_rd_bounds, principal_variances, upper_bounds
 from synthetic import SOURCES, get_source
 from synthetic.rd import reverse_water_filling_rate
 from synthetic.sources.empirical import DATASETS, EmpiricalSource, bounds_cache_path
@@ -104,8 +104,7 @@ def _settings(args: argparse.Namespace) -> tuple[Any, BoundsSettings]:
     else:
         n_train, n_eval = args.train_samples, args.eval_samples
         train = torch.as_tensor(source.sample(65536, seed=args.seed + 5)).double()
-    # the covariance's eigenvalues (water-filling runs in the principal frame), not the diagonal
-    variances = np.clip(np.linalg.eigvalsh(np.atleast_2d(np.cov(train.numpy(), rowvar=False))), 1e-12, None)
+    variances = principal_variances(train)
     total = float(np.sum(variances))
     distortions = list(args.distortions) if args.distortions else default_distortions(variances, args.points, args.max_rate)
     for D in distortions:

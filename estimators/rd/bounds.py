@@ -23,7 +23,7 @@ from torch import Tensor
 
 from estimators.rd.curve import BoundAtD, lower_bounds, upper_bounds
 from estimators.rd.dual import DualLine, dual_line
-from estimators.rd.upper import Family, FitConfig, UpperPoint, fit_reproduction, upper_point, water_level_slope
+from estimators.rd.upper import Family, FitConfig, UpperPoint, fit_reproduction, principal_variances, upper_point, water_level_slope
 
 __all__ = ["FAMILIES", "RDBoundsConfig", "RDBoundsResult", "estimate_rd_bounds", "slope_targets"]
 
@@ -138,10 +138,11 @@ def estimate_rd_bounds(
         if not (0 < D < d_max):
             raise ValueError(f"distortions must lie in (0, D_max = {d_max:.6g}) (the total variance), got {D!r}")
     families = _families(config, dim)
+    variances = principal_variances(xt)
     points: list[UpperPoint] = []
     lines: list[DualLine] = []
     for i, target in enumerate(slope_targets(distortions)):
-        lam = water_level_slope(xt, target)
+        lam = water_level_slope(variances, target)
         fitted = []
         for family in families:
             model = fit_reproduction(xt, lam, config.fit_config(family))

@@ -22,7 +22,7 @@ import numpy as np
 from estimators.rd.dual import DualLine
 from estimators.rd.upper import UpperPoint
 
-__all__ = ["BoundAtD", "envelope", "lower_bounds", "time_sharing_envelope", "upper_bounds"]
+__all__ = ["BoundAtD", "lower_bounds", "time_sharing_envelope", "upper_bounds"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,6 @@ def time_sharing_envelope(Ds: np.ndarray, Rs: np.ndarray, D: float) -> tuple[flo
     return best, used
 
 
-envelope = time_sharing_envelope
-
-
 def upper_bounds(
     points: Sequence[UpperPoint], distortions: Sequence[float], d_max: float, d_max_se: float, z: float = 1.96
 ) -> list[BoundAtD]:
@@ -76,9 +73,9 @@ def upper_bounds(
     names = [p.method for p in points] + ["zero-rate"]
     out = []
     for D in distortions:
-        value, used = envelope(Ds, Rs, D)
-        low, _ = envelope(Ds, Rs - z * rse, D)
-        high, _ = envelope(Ds + z * dse, Rs + z * rse, D)
+        value, used = time_sharing_envelope(Ds, Rs, D)
+        low, _ = time_sharing_envelope(Ds, Rs - z * rse, D)
+        high, _ = time_sharing_envelope(Ds + z * dse, Rs + z * rse, D)
         method = "+".join(sorted({names[k] for k in used})) if used else "none"
         out.append(BoundAtD(value, (low, high), method))
     return out

@@ -100,21 +100,7 @@ def _starts(model: MixtureReproduction, x: Tensor, lam: float, count: int, gener
     means = model.means.detach()
     if len(means) > count:  # many atoms or components: as many of them as there are output starts
         means = means[torch.randperm(len(means), generator=generator)[:count]]
-    with torch.no_grad():
-        log_wu, _ = model.component_terms(pick, lam)
-        k = torch.multinomial(torch.softmax(log_wu, 1), 1, generator=generator).squeeze(1)
-        if model.factors is None:
-            return torch.cat([means, model.means.detach()[k]])
-        # component k's posterior: mean x - A^{-1}(x - mu), covariance Sigma A^{-1} = F (I + 2 lam F^T F)^{-1} F^T
-        eye = torch.eye(model.dim, dtype=torch.float64)
-        f = model.factors[k]
-        a = eye + 2.0 * lam * f @ f.transpose(-1, -2)
-        mean = pick - torch.linalg.solve(a, (pick - model.means[k])[..., None]).squeeze(-1)
-        inner = eye + 2.0 * lam * f.transpose(-1, -2) @ f
-        root = torch.linalg.cholesky(torch.linalg.inv(inner))
-        eps = torch.randn(len(pick), model.dim, 1, dtype=torch.float64, generator=generator)
-        out = mean + (f @ root @ eps).squeeze(-1)
-    return torch.cat([means, out])
+    return torch.cat([means, model.sample_channel(pick, lam, generator)])
 
 
 def dual_line(
@@ -132,10 +118,11 @@ def dual_line(
 ) -> DualLine:
     """The lower-bound line at slope ``lam`` with u = u_m, on held-out samples x (n, d).
 
-    The peak of c is searched on other samples, ``search`` (the training split): by Adam ascent on
-    the log of their c estimate (a subsample of ``search_samples``) from every component mean and
-    from ``starts`` of their positions and posterior means. Every start and end point is then
-    evaluated on x and the largest value is kept. Two splits, because on one sample the empirical
+    The peak of c is searched on other samples, ``search`` (the training split): a local ascent,
+    at most one kernel width from each start, on the lower confidence value of their c estimate (a
+    subsample of ``search_samples``), from the component means and ``starts`` channel outputs.
+    The ``finalists`` best starts and end points by that value are measured on x and the highest is
+    kept. Two splits, because on one sample the empirical
     c has a spike at every sample point x_j of height at least e^{-log u(x_j)} / n (its own term):
     an ascent on the evaluation sample finds those, and the bound would measure the largest
     -log u(x_j) of the sample rather than the peak of c.
@@ -149,14 +136,13 @@ def dual_line(
         a = -model.log_u(x, lam)
         sub = search[torch.randperm(len(search), generator=g)[:search_samples]]
         a_sub = -model.log_u(sub, lam)
-    xs, as_ = sub, a_sub
     y0 = _starts(model, search, lam, starts, g)
     # a local refinement only: each point moves at most one kernel width 1/sqrt(2 lam) from its start
     radius = 1.0 / math.sqrt(2.0 * lam)
     y = y0.clone().requires_grad_(True)
     opt = torch.optim.Adam([y], lr=0.1 * radius)
     for _ in range(steps):
-        loss = -_confident_log_c(xs, as_, y, lam, z=search_z).sum()
+        loss = -_confident_log_c(sub, a_sub, y, lam, z=search_z).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -169,7 +155,7 @@ def dual_line(
         # The finalists are chosen on the search split; their heights are measured on x and the largest
         # is kept. Few finalists: the maximum of many noisy heights would add the noise's maximum, and
         # one alone, measured where its terms are heavy-tailed, would usually come out too low.
-        scores = torch.cat([_confident_log_c(xs, as_, b, lam, z=search_z) for b in cand.split(256)])
+        scores = torch.cat([_confident_log_c(sub, a_sub, b, lam, z=search_z) for b in cand.split(256)])
         finalists = cand[torch.topk(scores, min(finalists, len(cand))).indices]
         peak = finalists[int(torch.argmax(log_c(x, a, finalists, lam)))]
         log_w = a - lam * (x - peak).square().sum(1)  # log of the terms whose mean is c(peak)

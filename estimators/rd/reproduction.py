@@ -141,6 +141,24 @@ class MixtureReproduction(nn.Module):
             parts_d.append((resp * dk).sum(1))
         return ChannelTerms(torch.cat(parts_u), torch.cat(parts_d))
 
+    def sample_channel(self, x: Tensor, lam: float, generator: torch.Generator | None = None) -> Tensor:
+        """One output y ~ q_m(.|x) per row of x (float64, no gradient): a component k drawn with the
+        posterior weights r_k(x), then y from its Gaussian posterior, mean x - A_k^{-1}(x - mu_k) and
+        covariance Sigma_k A_k^{-1} = F_k (I + 2 lam F_k^T F_k)^{-1} F_k^T (the atom itself for point masses)."""
+        with torch.no_grad():
+            x = x.to(torch.float64)
+            log_wu, _ = self.component_terms(x, lam)
+            k = torch.multinomial(torch.softmax(log_wu, 1), 1, generator=generator).squeeze(1)
+            if self.factors is None:
+                return self.means[k].clone()
+            eye = torch.eye(self.dim, dtype=torch.float64)
+            f = self.factors[k]
+            a = eye + 2.0 * lam * f @ f.transpose(-1, -2)
+            mean = x - torch.linalg.solve(a, (x - self.means[k])[..., None]).squeeze(-1)
+            root = torch.linalg.cholesky(torch.linalg.inv(eye + 2.0 * lam * f.transpose(-1, -2) @ f))
+            eps = torch.randn(len(x), self.dim, 1, dtype=torch.float64, generator=generator)
+            return mean + (f @ root @ eps).squeeze(-1)
+
     def log_u(self, x: Tensor, lam: float) -> Tensor:
         """log u_m(x) (n,), float64."""
         x = x.to(torch.float64)

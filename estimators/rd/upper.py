@@ -32,7 +32,10 @@ from torch import Tensor
 from estimators.rd.reproduction import MixtureReproduction
 from estimators.water_filling import reverse_water_filling
 
-__all__ = ["Family", "FitConfig", "UpperPoint", "fit_reproduction", "gaussian_start", "upper_point", "water_level_slope"]
+__all__ = [
+    "Family", "FitConfig", "UpperPoint", "fit_reproduction", "gaussian_start", "principal_variances", "upper_point",
+    "water_level_slope",
+]
 
 Family = Literal["gaussian", "mixture", "particles"]
 
@@ -79,11 +82,18 @@ class UpperPoint:
     n: int
 
 
-def water_level_slope(x: Tensor, D: float) -> float:
-    """The slope lambda = 1 / (2 theta) of reverse water-filling at total distortion D on the sample
-    covariance of x: the Gaussian guess of R'(D), used to place one fit near each target D."""
-    variances = np.linalg.eigvalsh(np.cov(x.double().numpy(), rowvar=False).reshape(x.shape[1], x.shape[1]))
-    theta = reverse_water_filling(np.clip(variances, 1e-300, None), D).water_level
+def principal_variances(x: Tensor) -> np.ndarray:
+    """The eigenvalues of the sample covariance of x (n, d), floored at 1e-12: the variances reverse
+    water-filling runs on (in the principal frame, not the coordinates' own)."""
+    cov = np.atleast_2d(np.cov(x.double().numpy(), rowvar=False))
+    return np.clip(np.linalg.eigvalsh(cov), 1e-12, None)
+
+
+def water_level_slope(variances: np.ndarray, D: float) -> float:
+    """The slope lambda = 1 / (2 theta) of reverse water-filling at total distortion D on
+    ``variances`` (:func:`principal_variances`): the Gaussian guess of R'(D), used to place one fit
+    near each target D."""
+    theta = reverse_water_filling(variances, D).water_level
     return 1.0 / (2.0 * theta)
 
 

@@ -22,6 +22,7 @@ from estimators.rd import (
     estimate_rd_bounds,
     fit_reproduction,
     lower_bounds,
+    principal_variances,
     upper_point,
     water_level_slope,
 )
@@ -64,6 +65,18 @@ def test_channel_terms_match_monte_carlo(point_masses: bool) -> None:
     infl = (w * (sq - d_mc[:, None])) / u_mc[:, None]
     d_se = infl.std(1) / math.sqrt(y.shape[0])
     assert torch.all((terms.distortion.detach() - d_mc).abs() <= 5 * d_se + 1e-12)
+
+
+@pytest.mark.parametrize("point_masses", [False, True])
+def test_channel_samples_have_the_closed_form_distortion(point_masses: bool) -> None:
+    # y ~ q_m(.|x) by sample_channel: the mean of |x - y|^2 over 200k draws is D(x) within 5 standard errors
+    m = _random_mixture(3, 3, 2, point_masses)
+    x = torch.randn(3, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    lam, reps = 0.8, 200_000
+    y = m.sample_channel(x.repeat_interleave(reps, 0), lam, torch.Generator().manual_seed(5)).view(3, reps, 2)
+    sq = (x[:, None, :] - y).square().sum(-1)
+    se = sq.std(1) / math.sqrt(reps)
+    assert torch.all((sq.mean(1) - m.channel(x, lam).distortion.detach()).abs() <= 5 * se + 1e-12)
 
 
 @settings(max_examples=25, deadline=None)
@@ -114,7 +127,7 @@ def test_water_filled_gaussian_channel_attains_the_gaussian_rd(d: int) -> None:
     xt, variances = _gaussian(d, 32768, 0)
     xe, _ = _gaussian(d, 65536, 1)
     for D in (0.2 * variances.sum(), 0.6 * variances.sum()):
-        lam = water_level_slope(xt, D)
+        lam = water_level_slope(principal_variances(xt), D)
         m = fit_reproduction(xt, lam, FitConfig(family="gaussian"))
         p = upper_point(m, xe, lam, "gaussian")
         lagr = m.channel(xe, lam).neg_log_u.detach()
@@ -152,7 +165,7 @@ def test_dual_line_lies_below_the_gaussian_rd() -> None:
     xt, variances = _gaussian(2, 32768, 2)
     xe, _ = _gaussian(2, 65536, 3)
     D = 0.3 * variances.sum()
-    lam = water_level_slope(xt, D)
+    lam = water_level_slope(principal_variances(xt), D)
     m = fit_reproduction(xt, lam, FitConfig(family="gaussian"))
     line = dual_line(m, xe, lam, search=xt, starts=64, steps=10)
     R = gaussian_rd(variances, D)
