@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+from types import ModuleType
+from typing import Any
 
+import pytest
+
+from contracts.interface import RDBound
+from synthetic import get_source
 from synthetic.rd_curve import RDCurve
+from synthetic.tables import DATA
 from synthetic.sources.base import Source
 
-__all__ = ["check_rd_bracket", "check_table_consistent"]
+__all__ = ["check_builds_and_caches_other_tables", "check_rd_bracket", "check_reads_the_shipped_table", "check_table_consistent"]
 
 
 def check_rd_bracket(src: Source, Ds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -46,3 +53,38 @@ def check_table_consistent(curve: RDCurve, src: Source) -> None:
     slb = np.array([src.shannon_lower_bound(float(d)) for d in dq])
     assert np.all(upper >= slb - 1e-12)
     assert curve.d_max == float(src.variance().sum())
+
+
+def check_reads_the_shipped_table(name: str, Ds: tuple[float, ...]) -> RDCurve:
+    """The default source's bounds are its shipped file's (``{table_name}_default.json``), cut by the
+    SLB and the Gaussian bound; the file is a consistent table. Returns the shipped curve."""
+    src = get_source(name)
+    curve = RDCurve.load(DATA / f"{src.table_name}_default.json")
+    check_table_consistent(curve, src)
+    for D in Ds:
+        lo, up = curve.bounds(D)
+        assert src.rate_distortion(D) == RDBound(max(lo, src.shannon_lower_bound(D)), min(up, src.gaussian_upper_bound(D)))
+    return curve
+
+
+def check_builds_and_caches_other_tables(
+    monkeypatch: pytest.MonkeyPatch, cache: Any, name: str, module: ModuleType, builder: str, other: dict[str, Any], D: float
+) -> None:
+    """With ``module.builder`` replaced by a stub returning the shipped table: the defaults never
+    build, ``other`` parameters build once, are cached under ``cache``, and the second source of
+    those parameters reads the cache."""
+    monkeypatch.setenv("IBFLOW_CACHE", str(cache))
+    built = []
+    shipped = RDCurve.load(DATA / f"{get_source(name).table_name}_default.json")
+
+    def fake_build(source: Source, progress: bool = True) -> RDCurve:
+        built.append(source.params())
+        return shipped
+
+    monkeypatch.setattr(module, builder, fake_build)
+    get_source(name).rate_distortion(D)
+    assert built == []  # the defaults never build
+    first = get_source(name, **other)
+    first.rate_distortion(D)
+    get_source(name, **other).rate_distortion(D)  # the second time from the cache
+    assert built == [first.params()] and len(list(cache.glob(f"rd_{first.table_name}_*.json"))) == 1

@@ -18,7 +18,11 @@ from synthetic.rd_curve import RDCurve
 from synthetic.sources import banana as banana_module
 from synthetic.sources.banana import BananaOptions
 from synthetic.tables import DATA
-from tests.synthetic.table_checks import check_rd_bracket, check_table_consistent
+from tests.synthetic.table_checks import (
+    check_builds_and_caches_other_tables,
+    check_rd_bracket,
+    check_reads_the_shipped_table,
+)
 
 N = 200_000
 
@@ -144,31 +148,11 @@ def test_rd_bracket_over_the_audit_range():
 def test_shipped_table_is_the_defaults_and_consistent():
     src = get_source("banana")
     assert src.params() == BananaSource().params() == get_source("banana", **BananaOptions().__dict__).params()
-    curve = RDCurve.load(DATA / "banana_default.json")
-    check_table_consistent(curve, src)
-    # the default source reads the shipped file: its bounds are the file's, cut by SLB and Gaussian
-    for D in (0.05, 0.5, 3.0):
-        lo, up = curve.bounds(D)
-        assert src.rate_distortion(D) == RDBound(max(lo, src.shannon_lower_bound(D)), min(up, src.gaussian_upper_bound(D)))
+    check_reads_the_shipped_table("banana", (0.05, 0.5, 3.0))
 
 
 def test_other_parameters_build_and_cache_their_own_table(tmp_path, monkeypatch):
-    monkeypatch.setenv("IBFLOW_CACHE", str(tmp_path))
-    built = []
-    shipped = RDCurve.load(DATA / "banana_default.json")
-
-    def fake_build(source: BananaSource, progress: bool = True) -> RDCurve:
-        built.append(source.params())
-        return shipped
-
-    monkeypatch.setattr(banana_module, "build_banana_curve", fake_build)
-    get_source("banana").rate_distortion(1.0)
-    assert built == []  # the defaults never build
-    other = get_source("banana", curvature=0.2)
-    other.rate_distortion(1.0)
-    assert built == [other.params()] and len(list(tmp_path.glob("rd_banana_*.json"))) == 1
-    get_source("banana", curvature=0.2).rate_distortion(1.0)  # the second time from the cache
-    assert len(built) == 1
+    check_builds_and_caches_other_tables(monkeypatch, tmp_path, "banana", banana_module, "build_banana_curve", {"curvature": 0.2}, 1.0)
 
 
 def test_optimal_distortion_follows_the_table_slopes():

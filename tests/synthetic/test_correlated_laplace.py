@@ -17,7 +17,11 @@ from synthetic import CorrelatedLaplaceSource, get_source
 from synthetic.rd_curve import RDCurve
 from synthetic.sources import correlated_laplace as cl_module
 from synthetic.tables import DATA
-from tests.synthetic.table_checks import check_rd_bracket, check_table_consistent
+from tests.synthetic.table_checks import (
+    check_builds_and_caches_other_tables,
+    check_rd_bracket,
+    check_reads_the_shipped_table,
+)
 
 N = 200_000
 
@@ -98,30 +102,14 @@ def test_rd_bracket_over_the_audit_range():
 
 
 def test_shipped_table_is_the_defaults_and_consistent():
-    src = get_source("correlated-laplace")
-    assert src.params() == {"rho": 0.8} == CorrelatedLaplaceSource().params()
-    curve = RDCurve.load(DATA / "correlated_laplace_default.json")
-    check_table_consistent(curve, src)
-    for D in (0.03, 0.2, 1.0):
-        lo, up = curve.bounds(D)
-        assert src.rate_distortion(D) == RDBound(max(lo, src.shannon_lower_bound(D)), min(up, src.gaussian_upper_bound(D)))
+    assert get_source("correlated-laplace").params() == {"rho": 0.8} == CorrelatedLaplaceSource().params()
+    check_reads_the_shipped_table("correlated-laplace", (0.03, 0.2, 1.0))
 
 
 def test_other_rho_builds_and_caches_its_own_table(tmp_path, monkeypatch):
-    monkeypatch.setenv("IBFLOW_CACHE", str(tmp_path))
-    built = []
-    shipped = RDCurve.load(DATA / "correlated_laplace_default.json")
-
-    def fake_build(source: CorrelatedLaplaceSource, progress: bool = True) -> RDCurve:
-        built.append(source.params())
-        return shipped
-
-    monkeypatch.setattr(cl_module, "build_correlated_laplace_curve", fake_build)
-    get_source("correlated-laplace").rate_distortion(0.1)
-    assert built == []
-    get_source("correlated-laplace", rho=0.5).rate_distortion(0.1)
-    get_source("correlated-laplace", rho=0.5).rate_distortion(0.1)
-    assert built == [{"rho": 0.5}] and len(list(tmp_path.glob("rd_correlated_laplace_*.json"))) == 1
+    check_builds_and_caches_other_tables(
+        monkeypatch, tmp_path, "correlated-laplace", cl_module, "build_correlated_laplace_curve", {"rho": 0.5}, 0.1
+    )
 
 
 def test_optimal_distortion_follows_the_table_slopes():
