@@ -8,10 +8,12 @@ from ibflow.vector.ecsq import DensityQuadrature, ECSQCurve, ecsq_curve, gaussia
 from ibflow.vector.ecvq import ECVQCodec, ECVQOptions
 from ibflow.vector.ntc import NTCCodec, NTCOptions
 from ibflow.vector.rates import (
+    BaseCoding,
     BinnedMeasurement,
     ChannelMeasurement,
     Measurement,
     batch_measurement,
+    fit_base_coding,
     matched_bin_width,
     measure_binned,
     measure_channel,
@@ -41,11 +43,13 @@ __all__ = [
     "laplace_ecsq",
     "Measurement",
     "ChannelMeasurement",
+    "BaseCoding",
     "BinnedMeasurement",
     "measure_channel",
     "mi_sandwich",
     "sandwich_terms",
     "batch_measurement",
+    "fit_base_coding",
     "matched_bin_width",
     "measure_binned",
 ]

@@ -91,8 +91,10 @@ class FlowCodec(NoisyLatentModule):
     Distortion is squared error summed over dimensions, rate in nats per sample.
 
     The bitstream (:meth:`compress`) bins u = h(f(x)) in the prior's base space, where the prior is
-    exactly N(0, I), at the widths :attr:`bin_width` (one per dimension; set them with
-    :meth:`set_bin_width`, e.g. to :func:`ibflow.vector.rates.matched_bin_width`), and ANS-codes the bins.
+    exactly N(0, I): rotated to v = u Q, binned at the widths :attr:`bin_width` (one per column) in the
+    columns marked :attr:`coded_dims`, and ANS-coded. By default Q = I, every column is coded and the
+    widths are 1; :meth:`set_base_coding` sets all three, :func:`ibflow.vector.rates.fit_base_coding`
+    fits them to data (the analogue of CompressAI's ``update()``).
 
     Arguments:
         dim: dimension of x (and of z).
@@ -110,6 +112,8 @@ class FlowCodec(NoisyLatentModule):
     """
 
     bin_width: Tensor
+    base_rotation: Tensor
+    coded_dims: Tensor
 
     def __init__(
         self,
@@ -140,6 +144,8 @@ class FlowCodec(NoisyLatentModule):
         self.init_sigma(sigma, learn_sigma)
         # float64, so that a width given as a Python float is kept exactly
         self.register_buffer("bin_width", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("base_rotation", torch.eye(dim, dtype=torch.float64))
+        self.register_buffer("coded_dims", torch.ones(dim, dtype=torch.bool))
 
     def distortion_per_sample(self, x: Tensor, x_hat: Tensor) -> Tensor:
         return self.distortion(x, x_hat)
@@ -151,14 +157,58 @@ class FlowCodec(NoisyLatentModule):
     # ------------------------------------------------------------------ bitstream (base-space bins)
 
     def set_bin_width(self, delta: float | Sequence[float] | Tensor) -> None:
-        """Bin width in the prior's base space, one for every dimension or one per dimension."""
+        """Bin width in the prior's base space, one for every dimension or one per dimension (of the
+        rotated base space, see :meth:`set_base_coding`)."""
         bins = StandardNormalBins(delta)  # checks it
         self.bin_width.copy_(torch.broadcast_to(torch.as_tensor(bins.delta), (self.dim,)))
 
+    def set_base_coding(
+        self,
+        rotation: Tensor | None = None,
+        delta: float | Sequence[float] | Tensor = 1.0,
+        coded: Sequence[bool] | Tensor | None = None,
+    ) -> None:
+        """How the bitstream codes the base space: v = u Q for an orthogonal ``rotation`` Q (default the
+        identity), bins of width ``delta`` along each column of Q, and only the columns marked ``coded``
+        (default all); the others are not sent and decode to 0, the prior's mean.
+
+        Any orthogonal Q keeps the prior exactly N(0, I), so the code lengths stay exact; what Q buys is
+        that the information the encoder spread over many coordinates of u can be gathered into a few
+        columns (:func:`ibflow.vector.rates.fit_base_coding`). Nothing here goes into the stream: like the
+        widths, the rotation and the mask are the codec's state, known to both ends.
+        """
+        q = torch.eye(self.dim, dtype=torch.float64) if rotation is None else torch.as_tensor(rotation, dtype=torch.float64)
+        if q.shape != (self.dim, self.dim):
+            raise ValueError(f"rotation must have shape ({self.dim}, {self.dim}), got {tuple(q.shape)}")
+        err = float((q.T @ q - torch.eye(self.dim, dtype=torch.float64)).abs().max())
+        # 1e-6 admits a float32 rotation (orthogonal to ~1e-7); the code lengths assume v ~ N(0, I) exactly
+        if not err < 1e-6:
+            raise ValueError(f"rotation must be orthogonal (Q^T Q = I), off by {err:.3g}")
+        mask = torch.ones(self.dim, dtype=torch.bool) if coded is None else torch.as_tensor(coded, dtype=torch.bool)
+        if mask.shape != (self.dim,):
+            raise ValueError(f"coded must name each of the {self.dim} dimensions, got shape {tuple(mask.shape)}")
+        self.set_bin_width(delta)
+        self.base_rotation.copy_(q)
+        self.coded_dims.copy_(mask)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # checkpoints written before the rotation existed code every coordinate of u as it is
+        defaults = {"base_rotation": torch.eye(self.dim, dtype=torch.float64), "coded_dims": torch.ones(self.dim, dtype=torch.bool)}
+        for name, default in defaults.items():
+            state_dict.setdefault(prefix + name, default)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def coded_count(self) -> int:
+        """How many columns of the rotated base space the bitstream carries."""
+        return int(self.coded_dims.sum())
+
     @property
     def bins(self) -> StandardNormalBins:
-        """The bitstream's bins at :attr:`bin_width`."""
-        return StandardNormalBins(self.bin_width.cpu())
+        """The bitstream's bins at :attr:`bin_width`, for the coded columns."""
+        if self.coded_count == 0:
+            raise ValueError("no dimension is coded: the stream carries no symbols")
+        return StandardNormalBins(self.bin_width.cpu()[self.coded_dims.cpu()])
 
     @torch.no_grad()
     def base_latent(self, x: Tensor) -> Tensor:
@@ -166,14 +216,23 @@ class FlowCodec(NoisyLatentModule):
         return self.prior(self.encode(x))[0].double().cpu()
 
     @torch.no_grad()
+    def coded_latent(self, x: Tensor) -> Tensor:
+        """The coded columns of v = u Q, float64 (n, :attr:`coded_count`)."""
+        return (self.base_latent(x) @ self.base_rotation.cpu())[:, self.coded_dims.cpu()]
+
+    @torch.no_grad()
     def symbols(self, x: Tensor) -> Tensor:
-        """The bin indices of u = h(f(x)), int64 (n, dim)."""
-        return self.bins.index(self.base_latent(x))
+        """The bin indices of the coded columns of v = h(f(x)) Q, int64 (n, :attr:`coded_count`)."""
+        v = self.coded_latent(x)
+        return self.bins.index(v) if self.coded_count else v.to(torch.int64)
 
     @torch.no_grad()
     def reconstruct(self, k: Tensor) -> Tensor:
-        """x_hat = decoder(h^-1(bin centres))."""
-        u = self.bins.center(k).to(self.log_sigma.dtype).to(self.log_sigma.device)
+        """x_hat = decoder(h^-1(v Q^T)), v the bin centres in the coded columns and 0 elsewhere."""
+        v = torch.zeros(len(k), self.dim, dtype=torch.float64)
+        if self.coded_count:
+            v[:, self.coded_dims.cpu()] = self.bins.center(k)
+        u = (v @ self.base_rotation.cpu().T).to(self.log_sigma.dtype).to(self.log_sigma.device)
         return self.decode(self.prior.inverse(u))
 
     @torch.no_grad()
@@ -192,7 +251,7 @@ class FlowCodec(NoisyLatentModule):
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"compress takes x of shape (n, {self.dim}), got {tuple(x.shape)}")
         k = self.symbols(x)
-        payload = words_to_bytes(self.bins.encode(k))
+        payload = words_to_bytes(self.bins.encode(k)) if self.coded_count else b""
         shape = (int(x.shape[0]),)
         return {"strings": [pack(part_name(self), self.config, shape, k.numel(), payload)], "shape": shape}
 
@@ -201,12 +260,15 @@ class FlowCodec(NoisyLatentModule):
         """The bin indices (n, dim) that :meth:`compress` coded; a stream that is not an intact one of this
         codec, config and ``shape`` raises :class:`contracts.BitstreamError`."""
         stream = unpack_strings(strings, part_name(self), self.config, shape)
-        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * self.dim or stream.side:
+        m = self.coded_count
+        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * m or stream.side or (m == 0 and stream.payload):
             raise BitstreamError(
-                f"a FlowCodec stream has shape (n,), n * {self.dim} symbols and no side information, got shape "
-                f"{stream.shape}, {stream.symbols} symbols, {len(stream.side)} side bytes"
+                f"a FlowCodec stream has shape (n,), n * {m} symbols (the coded dimensions) and no side information, "
+                f"got shape {stream.shape}, {stream.symbols} symbols, {len(stream.side)} side bytes"
             )
-        return self.bins.decode(bytes_to_words(stream.payload), (stream.shape[0], self.dim))
+        if m == 0:
+            return torch.zeros(stream.shape[0], 0, dtype=torch.int64)
+        return self.bins.decode(bytes_to_words(stream.payload), (stream.shape[0], m))
 
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Tensor]:

@@ -4,8 +4,9 @@
 2. I(X; Z) sandwiched with no critic, since q(z|x) is known: the minibatch lower bound and the
    leave-one-out upper bound (Poole et al. 2019, eqs. 12 and 13; REFERENCES.md).
 3. The binned rate: the noise-free latent f(x), mapped by the prior flow h to its base space where
-   the prior is N(0, I), binned at width delta; ideal code length -log P(bin) and the distortion of
-   decoding from bin centres.
+   the prior is N(0, I), rotated so that the information gathers in few columns, binned at width
+   delta (:func:`fit_base_coding`); ideal code length -log P(bin) and the distortion of decoding from
+   bin centres.
 4. A real bitstream: the same bins ANS-coded by constriction, decoded back, checked symbol for symbol,
    reconstructed from the decoded symbols; bits counted from the byte length.
 """
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor
 
 from contracts.stats import Z_95
+from ibflow.entropy.bins import StandardNormalBins
 from ibflow.entropy.bitstream import stream_bytes
 from ibflow.vector.codec import FlowCodec
 
@@ -34,6 +36,8 @@ __all__ = [
     "batch_measurement",
     "matched_bin_width",
     "binned_flowcodec",
+    "BaseCoding",
+    "fit_base_coding",
     "measure_binned",
 ]
 
@@ -82,6 +86,7 @@ class BinnedMeasurement:
     n_bytes: int
     decoded_exactly: bool
     clipped: int
+    coded_dims: int = 0
 
 
 def _batches(x: Tensor, size: int):
@@ -189,25 +194,125 @@ def binned_flowcodec(codec: FlowCodec) -> FlowCodec:
     return plain.to(codec.log_sigma.device).train(codec.training)
 
 
-def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | None = None) -> BinnedMeasurement:
-    """Measurements 3 and 4: bin u = h(f(x)) at width ``delta`` (one for all dimensions or one per
-    dimension; default :func:`matched_bin_width`),
-    rate = -log P(bins) under the N(0, I) base of the prior, and a real ANS bitstream of the same bins
-    (:meth:`FlowCodec.compress`, decoded by :meth:`FlowCodec.decompress`; the codec's own widths are restored after).
+@dataclass(frozen=True)
+class BaseCoding:
+    """What :func:`fit_base_coding` chose: the rotation Q (its columns ordered by ``snr``), the matched
+    width along each column, the columns coded, each column's signal-to-noise ratio s_j / n_j, and,
+    where a beta was given, the design-set Lagrangian D + beta R (nats) for every number of columns
+    coded (index m: the first m columns)."""
+
+    rotation: Tensor = field(repr=False)
+    delta: list[float]
+    coded: list[bool]
+    snr: list[float]
+    lagrangian: list[float] | None = None
+
+
+def _code_prefix(codec: FlowCodec, x: Tensor, v: Tensor, q: Tensor, delta: Tensor, m: int) -> tuple[float, float]:
+    """(mean code length in nats, mean distortion) on x when the first m columns of v = u Q are binned."""
+    vc = torch.zeros_like(v)
+    rate = 0.0
+    if m:
+        bins = StandardNormalBins(delta[:m])
+        k = bins.index(v[:, :m])
+        rate = float(-bins.log_pmf(k).sum(-1).mean())
+        vc[:, :m] = bins.center(k)
+    u = (vc @ q.T).to(codec.log_sigma.dtype).to(codec.log_sigma.device)
+    x_hat = codec.decode(codec.prior.inverse(u))
+    return rate, float(((x - x_hat) ** 2).sum(-1).double().mean())
+
+
+@torch.no_grad()
+def fit_base_coding(
+    codec: FlowCodec, x: Tensor, beta: float | None = None, seed: int = 0, select_samples: int = 8192
+) -> BaseCoding:
+    """Fit the bitstream's coding of the base space to the design samples ``x`` and set it on ``codec``
+    (:meth:`FlowCodec.set_base_coding`), the analogue of CompressAI's ``update()``.
+
+    The latent noise sigma eps is isotropic, so the encoder is free to spread what it transmits over
+    every coordinate of u = h(f(x)); binning each coordinate then fails: in 64 dimensions each one
+    carries a few hundredths of a bit, below what a scalar bin can resolve, and the stream pays
+    ~0.13 bit per coordinate for bins that decode to the mean. Any orthogonal Q keeps the base
+    distribution N(0, I), so the code lengths stay exact in v = u Q. Here Q holds the principal axes of
+    the signal u0 = h(f(x)), ordered by their signal-to-noise ratio s_j / n_j, with s_j the variance of
+    u0 along axis j and n_j that of the noise h(f(x) + sigma eps) - u0 (whose width sqrt(12 n_j) is the
+    matched one of :func:`matched_bin_width`); each column's sign makes its largest entry positive, so
+    in one dimension Q = 1 and nothing changes.
+
+    With ``beta``, the bitstream codes the first m >= 1 columns, m chosen to minimise the codec's own
+    objective D + beta R on the first ``select_samples`` rows of ``x`` (real bins, real decoder; every m
+    from 0 to d is tried: d + 1 decodes, so the rows are capped), as transform coding drops the
+    components that cost more rate than the distortion they save. Without it every column is coded.
+    Fit on training samples, measure on others: the choice is a fit.
+    """
+    codec = binned_flowcodec(codec)
+    gen = torch.Generator().manual_seed(seed)
+    mean, z = codec.sample_latent(x, gen)
+    u0, u1 = codec.prior(mean)[0].double().cpu(), codec.prior(z)[0].double().cpu()
+    signal, axes = torch.linalg.eigh(torch.cov(u0.T).reshape(codec.dim, codec.dim))
+    noise = (((u1 - u0) @ axes) ** 2).mean(0)
+    snr = signal.clamp_min(0) / noise.clamp_min(1e-300)
+    order = torch.argsort(snr, descending=True)
+    q, snr, noise = axes[:, order], snr[order], noise[order]
+    sign = torch.sign(q.gather(0, q.abs().argmax(0, keepdim=True))).reshape(-1)
+    q = q * torch.where(sign == 0, 1.0, sign)
+    delta = torch.sqrt(12 * noise).clamp_min(1e-12)
+    m, lagrangian = codec.dim, None
+    if beta is not None:
+        if not (beta > 0 and math.isfinite(beta)):
+            raise ValueError(f"beta must be finite and > 0, got {beta}")
+        if select_samples < 1:
+            raise ValueError(f"select_samples must be >= 1, got {select_samples}")
+        xd = x[:select_samples].to(codec.log_sigma.device)
+        v = u0[:select_samples] @ q
+        lagrangian = []
+        for j in range(codec.dim + 1):
+            rate, dist = _code_prefix(codec, xd, v, q, delta, j)
+            lagrangian.append(dist + beta * rate)
+        # m >= 1: a stream that carries nothing measures nothing (the zero-rate point D = Var X needs no
+        # codec); at low rate the matched width can lose to it, and lagrangian[0] records by how much
+        m = 1 + int(np.argmin(lagrangian[1:]))
+    coded = [j < m for j in range(codec.dim)]
+    codec.set_base_coding(q, delta, coded)
+    return BaseCoding(q, delta.tolist(), coded, snr.tolist(), lagrangian)
+
+
+def measure_binned(
+    codec: FlowCodec,
+    x: Tensor,
+    delta: float | list[float] | None = None,
+    *,
+    design: Tensor | None = None,
+    beta: float | None = None,
+) -> BinnedMeasurement:
+    """Measurements 3 and 4 on the test samples ``x``: bin the base latent, rate = -log P(bins) under
+    the N(0, I) base of the prior, and a real ANS bitstream of the same bins (:meth:`FlowCodec.compress`,
+    decoded by :meth:`FlowCodec.decompress`). The codec's own coding state is restored after.
+
+    How the base space is binned:
+        - ``delta`` given (one width, or one per dimension): every coordinate of u = h(f(x)) as it is
+          (Q = I), at that width.
+        - else :func:`fit_base_coding` on ``design`` (default: ``x`` itself) with ``beta``: the
+          rotation, matched widths and coded columns.
+
     The coded rate is 8 * bytes / n nats-converted (log 2 per bit), bytes of the whole stream: the ANS
     payload and its container (:mod:`ibflow.entropy.container`, 41 bytes for a FlowCodec); its uncertainty
     is that of the ideal code length (the coder adds at most 32 bits per stream, the container a constant)."""
     codec = binned_flowcodec(codec)
-    if delta is None:
-        delta = matched_bin_width(codec, x)
-    saved = codec.bin_width.clone()
-    codec.set_bin_width(delta)  # the decoder must know the width: it is part of the codec's state
+    saved = [b.clone() for b in (codec.base_rotation, codec.bin_width, codec.coded_dims)]
     try:
-        bins = codec.bins
-        u = codec.base_latent(x)
-        k = bins.index(u)
-        clipped = int((torch.round(u / bins.delta).abs() > bins.max_index).sum())
-        code_len = -bins.log_pmf(k).sum(-1)
+        if delta is None:
+            fit_base_coding(codec, x if design is None else design, beta=beta)
+        else:
+            codec.set_base_coding(None, delta)  # the decoder must know the width: it is part of the codec's state
+        k = codec.symbols(x)
+        code_len = torch.zeros(len(x), dtype=torch.float64)
+        clipped = 0
+        if codec.coded_count:
+            bins = codec.bins
+            v = codec.coded_latent(x)
+            clipped = int((torch.round(v / bins.delta).abs() > bins.max_index).sum())
+            code_len = -bins.log_pmf(k).sum(-1)
         dist_binned = ((x - codec.reconstruct(k)) ** 2).sum(-1)
         # measurement 4 through the codec contract: compress, decompress, count the bytes
         coded = codec.compress(x)
@@ -216,8 +321,10 @@ def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | Non
         dist_coded = ((x - codec.decompress(coded["strings"], coded["shape"])["x_hat"]) ** 2).sum(-1)
         n_bytes = stream_bytes(coded["strings"])
         widths = codec.bin_width.tolist()
+        coded_count = codec.coded_count
     finally:
-        codec.bin_width.copy_(saved)
+        for buf, value in zip((codec.base_rotation, codec.bin_width, codec.coded_dims), saved):
+            buf.copy_(value)
     return BinnedMeasurement(
         delta=widths,
         rate_binned=Measurement.of(code_len),
@@ -227,4 +334,5 @@ def measure_binned(codec: FlowCodec, x: Tensor, delta: float | list[float] | Non
         n_bytes=n_bytes,
         decoded_exactly=exact,
         clipped=clipped,
+        coded_dims=coded_count,
     )

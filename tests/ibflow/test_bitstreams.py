@@ -13,6 +13,7 @@ certainty; truncation and padding fail its exact length check. Hypothesis runs d
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,9 @@ def _codec(family: str, variant: int = 0) -> Any:
     if family == "flowcodec":
         codec = FlowCodec(dim=2, depth=1, hidden=8 + variant)
         codec.data_init(torch.randn(256, 2))
-        codec.set_bin_width([0.5, 0.8])
+        angle = 0.7 + variant  # a rotated base space (fit_base_coding's), every column coded
+        c, s_ = math.cos(angle), math.sin(angle)
+        codec.set_base_coding(torch.tensor([[c, -s_], [s_, c]]), [0.5, 0.8])
     elif family == "flowcodec-dithered":  # a step sqrt(12) * 0.1: several symbols per dimension
         codec = DitheredFlowCodec(dim=2, depth=1, hidden=8 + variant, sigma=0.1)
         codec.data_init(torch.randn(256, 2))
