@@ -18,7 +18,7 @@ import multiprocessing as mp
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ RECODED = {"flowcodec-dithered": "flowcodec"}
 trained once (the coding class's ``from_flowcodec`` copies it) and measured both ways."""
 TARGET_RATES = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5)
 """Default betas: those whose Lagrangian is stationary on R(D) at these rates (bits per sample)."""
+TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
 MATCHED_RATES = (1.0, 2.0, 3.0)
 """The gaps of the table: at the D where R(D) is this many bits per sample."""
 
@@ -62,9 +63,12 @@ class CompareSettings:
     codec_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cells_beta: float | None = None
     cells_resolution: int = 240
+    train_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per codec, fields of :class:`ibflow.TrainConfig` that replace the sweep's (e.g. a smaller lr)."""
 
     def for_codec(self, name: str) -> SweepSettings:
-        return replace(self.sweep, codec=name, codec_options=dict(self.codec_options.get(name, {})))
+        train = replace(self.sweep.train, **self.train_options.get(name, {}))
+        return replace(self.sweep, codec=name, codec_options=dict(self.codec_options.get(name, {})), train=train)
 
 
 def compare_task(
@@ -213,7 +217,8 @@ def compare_report(settings: CompareSettings, source: Source, points: Sequence[d
         "matched_rates_bits": list(MATCHED_RATES),
         "runtime_s": runtime_s,
         "interrupted": interrupted,
-        "settings": {**sweep, "codec_options": settings.codec_options, "cells_beta": settings.cells_beta},
+        "settings": {**sweep, "codec_options": settings.codec_options, "train_options": settings.train_options,
+                     "cells_beta": settings.cells_beta},
         "summary": summary,
         # cells in view per codec; null for a codec without fixed cells (trellis path, dither)
         "cells": {c: (cells[c].count if c in cells else None) for c in settings.codecs} if settings.cells_beta else {},
@@ -248,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     cod.add_argument("--steps", type=int, default=None, help="gradient steps per point (default 800; --quick 150)")
     cod.add_argument("--batch-size", type=int, default=2048)
     cod.add_argument("--lr", type=float, default=2e-2)
+    cod.add_argument("--train-options", type=json_object, metavar="JSON",
+                     help='training settings per codec that replace the flags above, e.g. \'{"flowcodec": {"lr": 0.002}}\' '
+                     f"(fields: {', '.join(TRAIN_FIELDS)})")
     cod.add_argument("--fit-samples", type=int, default=131_072, help="training samples for a codec's fit(x, beta)")
     cod.add_argument("--seed", type=int, default=0)
     ev = p.add_argument_group("evaluation and output")
@@ -286,6 +294,9 @@ def _settings(args: argparse.Namespace) -> tuple[Source, CompareSettings]:
         raise ValueError(f"--codec-options maps codecs of --codecs to option objects; got keys {unknown or list(options)}")
     d_max = float(np.sum(source_variances(source)))
     betas = list(args.betas) if args.betas else betas_for_rates(source, TARGET_RATES, d_max)
+    if not betas:
+        raise ValueError(f"--betas: R(D) of {args.source} is bracketed at none of the default rates "
+                         f"{', '.join(map(str, TARGET_RATES))} bits; give --betas")
     if any(not (b > 0 and math.isfinite(b)) for b in betas):
         raise ValueError(f"--betas must all be finite and > 0, got {betas}")
     if args.quick and not args.betas:
@@ -296,10 +307,24 @@ def _settings(args: argparse.Namespace) -> tuple[Source, CompareSettings]:
     for name in args.codecs:
         resolved[name], _ = checked_vector_codec("--codecs", name, source.dim, dict(options.get(name, {})), betas[0])
     cfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    train_options = dict(args.train_options or {})
+    unknown = sorted(set(train_options) - set(args.codecs))
+    if unknown or not all(isinstance(v, dict) for v in train_options.values()):
+        raise ValueError(f"--train-options maps codecs of --codecs to objects of training settings; got keys "
+                         f"{unknown or list(train_options)}")
+    for name, opts in train_options.items():
+        bad = sorted(set(opts) - set(TRAIN_FIELDS))
+        if bad:
+            raise ValueError(f"--train-options: {name} names {bad}; the settings are {', '.join(TRAIN_FIELDS)}")
+        try:
+            replace(cfg, **opts)  # TrainConfig checks each value and names its range
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"--train-options for {name}: {e}") from e
     sweep = SweepSettings(source=args.source, params=params, betas=sorted(betas), train=cfg, n_eval=n_eval,
                           seed=args.seed, fit_samples=args.fit_samples)
     middle = sorted(betas)[len(betas) // 2]
-    return source, CompareSettings(sweep, list(args.codecs), resolved, cells_beta=middle if args.cells else None)
+    return source, CompareSettings(sweep, list(args.codecs), resolved, cells_beta=middle if args.cells else None,
+                                   train_options=train_options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,15 +48,24 @@ def betas_for_rates(source: Source, rates_bits: Sequence[float], d_max: float) -
         >>> from synthetic import get_source
         >>> [round(b, 4) for b in betas_for_rates(get_source("gaussian"), [1.0, 2.0], 1.0)]  # beta = 2 D
         [0.5, 0.125]
+
+    Rates where the source's bracket is not finite (bounds estimated from data cover only their D
+    grid: above its highest rate the upper bound is unknown) are skipped, and a beta two targets share
+    is kept once, so the list may be shorter than ``rates_bits``.
     """
-    betas = []
+    betas: list[float] = []
     for r in rates_bits:
         D = distortion_at_rate(source, r, d_max)
         h = 1e-3 * D
-        slope = (source.rate_distortion(D + h).mid - source.rate_distortion(D - h).mid) / (2 * h)
+        right, left = source.rate_distortion(D + h).mid, source.rate_distortion(D - h).mid
+        if not (math.isfinite(right) and math.isfinite(left)):
+            continue  # at the edge of where the bracket is known: the bisection found its boundary, not r
+        slope = (right - left) / (2 * h)
         if not slope < 0:
             raise ValueError(f"R(D) is flat at {r} bits (D = {D:.4g}): no beta reaches that rate")
-        betas.append(round(-1.0 / slope, 6))
+        beta = round(-1.0 / slope, 6)
+        if beta not in betas:
+            betas.append(beta)
     return betas
 
 

@@ -47,6 +47,25 @@ def test_bd_rate_grows_with_the_gap():
     assert bds[0] < bds[1] < bds[2]
 
 
+def test_default_betas_skip_rates_outside_bounds_estimated_from_data():
+    from synthetic.sources.empirical import EmpiricalSource
+
+    # bounds as analysis.rd_bounds caches them, of a unit Gaussian on D in [0.1, 0.9]: R(0.1) = 1.66 bits,
+    # so of 0.5..3.5 bits only 0.5, 1 and 1.5 lie where the upper bound is known
+    source = EmpiricalSource(np.random.default_rng(0).normal(size=(64, 1)), "toy")
+    grid = np.linspace(0.1, 0.9, 9)
+    source.attach_bounds({
+        "d_max": 1.0,
+        "points": [{"distortion": float(d), "rate": float(0.5 * np.log(1 / d))} for d in grid],
+        "lines": [{"lam": float(1 / (2 * d)), "intercept": float(0.5 * np.log(1 / d) + 0.5)} for d in grid],
+    })
+    betas = betas_for_rates(source, [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], 1.0)
+    assert len(betas) == 3 == len(set(betas))
+    # stationary where R(D) = 1/2 log(1/D): beta = 2 D, D = 2^(-2r); the bounds are chords and tangents
+    # of that curve 0.1 apart, so the slope of their midpoint is within 25 % of it
+    assert betas == pytest.approx([2 * 2 ** (-2 * r) for r in (0.5, 1.0, 1.5)], rel=0.25)
+
+
 @pytest.mark.parametrize("name", ["laplace", "mixture"])
 def test_default_betas_are_stationary_on_rd(name):
     source = get_source(name)
@@ -76,6 +95,15 @@ def test_cli_compares_codecs_and_draws_cells(tmp_path, capsys):
     assert "BD-rate vs R(D)" in capsys.readouterr().out
 
 
+def test_train_options_replace_the_sweep_settings_for_one_codec_only():
+    from analysis.codec_compare import _settings, build_parser
+
+    args = build_parser().parse_args(["--codecs", "ntc", "uniform", "--lr", "0.02", "--train-options", '{"ntc": {"lr": 0.002, "steps": 7}}'])
+    _, settings = _settings(args)
+    assert (settings.for_codec("ntc").train.lr, settings.for_codec("ntc").train.steps) == (0.002, 7)
+    assert (settings.for_codec("uniform").train.lr, settings.for_codec("uniform").train.steps) == (0.02, 800)
+
+
 def test_cli_exits_1_on_a_violation(tmp_path, capsys):
     rc = codec_compare.main(QUICK + ["--codecs", "tests.analysis.audit_parts:CheatingCodec", "--betas", "0.01"])
     assert rc == 1
@@ -90,6 +118,9 @@ def test_cli_exits_1_on_a_violation(tmp_path, capsys):
     (["--codecs", ROUND, "--codec-options", '{"ntc": {}}'], "--codec-options"),
     (["--betas", "-1"], "--betas"),
     (["--eval-samples", "100"], "--eval-samples"),
+    (["--codecs", ROUND, "--train-options", '{"ntc": {"lr": 0.1}}'], "--train-options"),
+    (["--codecs", ROUND, "--train-options", f'{{"{ROUND}": {{"rate": 0.1}}}}'], "the settings are"),
+    (["--codecs", ROUND, "--train-options", f'{{"{ROUND}": {{"lr": -1}}}}'], "lr must be finite and > 0"),
 ])
 def test_bad_arguments_exit_2(argv, needle, capsys):
     with pytest.raises(SystemExit) as e:
