@@ -176,7 +176,7 @@ def check_claim7(tc: TrainedCodecs, settings: ClaimsSettings) -> ClaimResult:
             k = bins.decode(words, (n, flow.dim))
             return flow.decode(flow.prior.inverse(bins.center(k).to(torch.float32)))
 
-        y_fixed = quant.g_a(x).detach()
+        y_fixed = quant.analysis(x).detach()
 
         def round_only() -> None:
             torch.round(y_fixed)

@@ -152,6 +152,43 @@ class NTCCodec(nn.Module):
         self.g_a = _mlp(dim, hidden, latent)
         self.g_s = _mlp(latent, hidden, dim)
         self.entropy = FactorizedPrior(latent)
+        # x is seen as (x - x_mean) / x_scale (data_init; identity until then): the MLPs' default init and
+        # the unit rounding grid suit data of unit scale, not pixels of 0-16 (digits, where D is ~10^3)
+        self.register_buffer("x_mean", torch.zeros(dim))
+        self.register_buffer("x_scale", torch.ones(()))
+
+    @torch.no_grad()
+    def data_init(self, x: Tensor, generator: torch.Generator | None = None) -> None:
+        """Standardise the input from a batch (``ibflow.train`` calls this on its first): x_mean its mean,
+        x_scale one scale for all dimensions, the root of the mean variance, so that squared error keeps
+        its weights across dimensions. Both are state, saved and loaded with the weights.
+
+        Example:
+            >>> codec = NTCCodec(2)
+            >>> codec.data_init(torch.tensor([[0.0, 10.0], [2.0, 14.0]]))
+            >>> codec.x_mean.tolist(), round(float(codec.x_scale), 4)
+            ([1.0, 12.0], 1.5811)
+        """
+        if x.dim() != 2 or x.shape[1] != self.dim or len(x) < 2:
+            raise ValueError(f"data_init takes x of shape (n >= 2, {self.dim}), got {tuple(x.shape)}")
+        mean = x.double().mean(0)
+        scale = float(((x.double() - mean) ** 2).mean().sqrt())
+        self.x_mean.copy_(mean.to(self.x_mean))
+        self.x_scale.fill_(scale if scale > 0 else 1.0)  # constant data: any scale codes it
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # weights saved before the input standardisation existed were trained on x as it is
+        state_dict.setdefault(prefix + "x_mean", torch.zeros(self.dim))
+        state_dict.setdefault(prefix + "x_scale", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def analysis(self, x: Tensor) -> Tensor:
+        """y = g_a((x - x_mean) / x_scale)."""
+        return self.g_a((x - self.x_mean) / self.x_scale)
+
+    def synthesis(self, y: Tensor) -> Tensor:
+        """x_hat = x_mean + x_scale g_s(y)."""
+        return self.x_mean + self.x_scale * self.g_s(y)
 
     def prepare_coding(self, x: Tensor, steps: int = 600, lr: float = 5e-4, batch: int = 4096, seed: int = 0) -> None:
         """Fine-tunes the synthesis g_s on the rounded latents of training samples x (n, dim), with g_a and
@@ -177,7 +214,7 @@ class NTCCodec(nn.Module):
             raise ValueError(f"prepare_coding takes x of shape (n, {self.dim}), got {tuple(x.shape)}")
         steps, batch = check_int("steps", steps, 0), check_int("batch", batch, 1)
         with torch.no_grad():
-            y = self.g_a(x)
+            y = self.analysis(x)
             m = self.median().to(y)
             y_hat = torch.round(y - m) + m
         generator = torch.Generator().manual_seed(seed)
@@ -185,7 +222,7 @@ class NTCCodec(nn.Module):
         with torch.enable_grad():
             for _ in range(steps):
                 rows = torch.randint(len(x), (min(batch, len(x)),), generator=generator).to(x.device)
-                loss = ((x[rows] - self.g_s(y_hat[rows])) ** 2).sum(-1).mean()
+                loss = ((x[rows] - self.synthesis(y_hat[rows])) ** 2).sum(-1).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -196,17 +233,17 @@ class NTCCodec(nn.Module):
 
     def _quantized(self, x: Tensor, training: bool, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(x_hat, likelihoods of the latent): training-time proxy or rounding on the centred grid."""
-        y = self.g_a(x)
+        y = self.analysis(x)
         if training and self.quantization == "noise":
             y_tilde, _ = add_uniform_noise(y, generator)
-            return self.g_s(y_tilde), self.entropy.likelihood(y_tilde)
+            return self.synthesis(y_tilde), self.entropy.likelihood(y_tilde)
         m = self.median().to(y)
         y_hat = torch.round(y - m) + m
         if not training:
-            return self.g_s(y_hat), self.entropy.likelihood(y_hat)
+            return self.synthesis(y_hat), self.entropy.likelihood(y_hat)
         y_tilde, _ = add_uniform_noise(y, generator)
         # straight-through: the rounded value forward, the identity's gradient backward
-        return self.g_s(y + (y_hat - y).detach()), self.entropy.likelihood(y_tilde)
+        return self.synthesis(y + (y_hat - y).detach()), self.entropy.likelihood(y_tilde)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Any]:
         """``{"x_hat", "likelihoods": {"y": bin masses}}``: the training proxy in training mode, rounding in evaluation."""
@@ -220,8 +257,8 @@ class NTCCodec(nn.Module):
 
     @torch.no_grad()
     def symbols(self, x: Tensor) -> Tensor:
-        """k = round(g_a(x) - m), shape (latent, n) int64 (channels first, as the entropy coder takes them)."""
-        y = self.g_a(x)
+        """k = round(y - m), y = :meth:`analysis` (x), shape (latent, n) int64 (channels first, as the entropy coder takes them)."""
+        y = self.analysis(x)
         return torch.round(y - self.median().to(y)).to(torch.int64).T.contiguous()
 
     def coding_prior(self) -> FactorizedPrior:
@@ -254,9 +291,9 @@ class NTCCodec(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, k: Tensor) -> Tensor:
-        """x_hat = g_s(k + m) of symbols (latent, n)."""
+        """x_hat = :meth:`synthesis` (k + m) of symbols (latent, n)."""
         m = self.median()
-        return self.g_s(k.T.to(m) + m)
+        return self.synthesis(k.T.to(m) + m)
 
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Tensor]:

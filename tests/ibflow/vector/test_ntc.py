@@ -144,3 +144,54 @@ def test_options_are_checked_and_kept():
         NTCCodec(2, quantization="round")
     with pytest.raises(ValueError, match="shape"):
         NTCCodec(2).compress(torch.randn(4, 3))
+
+
+@settings(max_examples=10, deadline=None)
+@given(scale=st.floats(0.1, 30.0), offset=st.floats(-20.0, 20.0), seed=st.integers(0, 2**16))
+def test_the_standardised_codec_is_equivariant_to_the_data_units(scale, offset, seed):
+    # x' = a x + b: data_init standardises both to the same input, so with the same weights the codec
+    # codes the same symbols, D' = a^2 D, and D + beta R with beta' = a^2 beta is a^2 times the loss, its
+    # gradient a^2 times the gradient, to which one Adam step is blind (up to its eps = 1e-8). Without the
+    # standardisation an NTC on pixels of 0-16 rounds everything to one cell (digits: zero rate, D = the
+    # variance). Tolerances: float32 arithmetic on inputs of size up to ~100.
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(512, 2, generator=gen) * torch.tensor([2.0, 0.5]) + 1
+    codecs = []
+    for data in (x, scale * x + offset):
+        torch.manual_seed(seed)
+        codec = NTCCodec(2, hidden=8)
+        with torch.no_grad():
+            codec.g_a[-1].weight.mul_(5)  # latents over several cells
+        codec.data_init(data)
+        codecs.append((codec, data))
+    (plain, x0), (moved, x1) = codecs
+    assert float(moved.x_scale) == pytest.approx(scale * float(plain.x_scale), rel=1e-5)
+    assert float((plain.eval().symbols(x0) != moved.eval().symbols(x1)).double().mean()) < 0.01
+    with torch.no_grad():
+        d0 = ((x0 - plain(x0)["x_hat"]) ** 2).sum(-1).mean()
+        d1 = ((x1 - moved(x1)["x_hat"]) ** 2).sum(-1).mean()
+    assert float(d1) == pytest.approx(scale**2 * float(d0), rel=1e-3)
+    # one Adam step on D + beta R (uniform-noise proxy, same noise) moves both codecs alike
+    for (codec, data), beta in zip(codecs, (0.3, 0.3 * scale**2)):
+        codec.train()
+        opt = torch.optim.Adam(codec.parameters(), lr=1e-2)
+        out = codec(data, torch.Generator().manual_seed(1))
+        loss = ((data - out["x_hat"]) ** 2).sum(-1).mean() - beta * torch.log(out["likelihoods"]["y"]).sum(-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for p0, p1 in zip(plain.g_a.parameters(), moved.g_a.parameters()):
+        assert torch.allclose(p0, p1, rtol=1e-3, atol=1e-4)
+
+
+def test_data_init_refuses_what_it_cannot_standardise():
+    with pytest.raises(ValueError, match=r"shape \(n >= 2, 2\)"):
+        NTCCodec(2).data_init(torch.zeros(1, 2))
+
+
+def test_weights_saved_before_the_standardisation_load_as_the_identity():
+    state = {k: v for k, v in NTCCodec(2, hidden=8).state_dict().items() if not k.startswith("x_")}
+    codec = NTCCodec(2, hidden=8)
+    codec.data_init(torch.randn(64, 2) * 5 + 1)
+    codec.load_state_dict(state)
+    assert float(codec.x_scale) == 1.0 and codec.x_mean.abs().max() == 0
