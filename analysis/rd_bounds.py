@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from analysis.cli import json_object, parse_study_args, part_listing, part_options, require_at_least, require_seed
+from analysis.cli import json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts import add_option_flags
 from estimators.rd import FAMILIES, RDBoundsConfig, RDBoundsResult, UpperPoint, estimate_rd_bounds, principal_variances, upper_bounds
@@ -56,6 +56,7 @@ class BoundsSettings:
     max_rate_bits: float = 4.0
     seed: int = 0
     flowcodec_steps: int = 0
+    flowcodec_lr: float = 2e-2
 
 
 def default_distortions(variances: np.ndarray, points: int, max_rate_bits: float) -> list[float]:
@@ -94,6 +95,7 @@ def _settings(args: argparse.Namespace) -> tuple[Any, BoundsSettings]:
     require_at_least("--components", args.components, 1)
     require_at_least("--particles", args.particles, 1)
     require_at_least("--flowcodec-steps", args.flowcodec_steps, 0)
+    require_positive("--flowcodec-lr", args.flowcodec_lr)
     require_seed("--seed", args.seed)
     if not (args.max_rate > 0 and math.isfinite(args.max_rate)):
         raise ValueError(f"--max-rate must be finite and > 0 (bits), got {args.max_rate}")
@@ -117,6 +119,7 @@ def _settings(args: argparse.Namespace) -> tuple[Any, BoundsSettings]:
         source=name, data=data, params=params, distortions=sorted(distortions), train_samples=n_train,
         eval_samples=n_eval, config=config, max_rate_bits=args.max_rate, seed=args.seed,
         flowcodec_steps=args.flowcodec_steps,
+        flowcodec_lr=args.flowcodec_lr,
     )
     return source, settings
 
@@ -140,19 +143,22 @@ def run_bounds(source: Any, settings: BoundsSettings, progress: bool = True) -> 
         bar.close()
     if settings.flowcodec_steps > 0:
         lams = [line.lam for line in result.lines]
-        result.points.extend(flowcodec_points(train, evaluate, lams, settings.flowcodec_steps, settings.seed, progress))
+        result.points.extend(flowcodec_points(train, evaluate, lams, settings.flowcodec_steps, settings.seed, progress,
+                                              lr=settings.flowcodec_lr))
         result.upper = upper_bounds(result.points, result.distortions, result.d_max, result.d_max_se, z=settings.config.z)
     return result
 
 
 def flowcodec_points(
-    train: torch.Tensor, evaluate: torch.Tensor, lams: Sequence[float], steps: int, seed: int, progress: bool = True
+    train: torch.Tensor, evaluate: torch.Tensor, lams: Sequence[float], steps: int, seed: int, progress: bool = True,
+    lr: float = 2e-2,
 ) -> list[UpperPoint]:
     """FlowCodec as a variational upper bound: trained on the training rows at beta = 1 / lambda for each
     slope, measured on the held-out rows by one noise draw each, so that the per-sample E KL(q(z|x) || p(z))
     and distortion are unbiased. Its decoder is deterministic, so R(D) <= I(X; X_hat) <= I(X; Z) <= E KL
-    (data processing and the variational bound, DESIGN.md) at its distortion."""
-    from ibflow import FlowCodec, TrainConfig
+    (data processing and the variational bound, DESIGN.md) at its distortion. A slope whose training
+    diverges gives no point (a warning names it): a bound need not have every family at every slope."""
+    from ibflow import FlowCodec, TrainConfig, TrainingDiverged
     from ibflow import train as train_codec
 
     rows = train.float()
@@ -165,7 +171,11 @@ def flowcodec_points(
     for i, lam in enumerate(tqdm(list(lams), desc="flowcodec fits", disable=not progress)):
         torch.manual_seed(seed + i)
         codec = FlowCodec(int(x.shape[1]))
-        train_codec(codec, sample, 1.0 / lam, TrainConfig(steps=steps, seed=seed + i), progress=False)
+        try:
+            train_codec(codec, sample, 1.0 / lam, TrainConfig(steps=steps, seed=seed + i, lr=lr), progress=False)
+        except TrainingDiverged as e:
+            print(f"warning: the FlowCodec fit at lambda {lam:.4g} gives no upper point: {e}", file=sys.stderr)
+            continue
         with torch.no_grad():
             _, z = codec.sample_latent(x, torch.Generator().manual_seed(seed + 7_000_001 + i))
             kl = codec.kl_per_sample(z).double()
@@ -321,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--flowcodec-steps", type=int, default=0,
                      help="also train a FlowCodec per slope for this many steps: its E KL is one more upper bound "
                      "(the variational bound of ibflow's flow layers; default 0: off)")
+    fit.add_argument("--flowcodec-lr", type=float, default=2e-2,
+                     help="its Adam learning rate (default 0.02; in 64 dimensions 0.002, where 0.02 diverges)")
     fit.add_argument("--seed", type=int, default=0)
     out = p.add_argument_group("output")
     out.add_argument("--json", default=None, help="write the report here")

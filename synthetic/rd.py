@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 from contracts.interface import RDBound
 from synthetic.ba import blahut_arimoto
 from estimators.water_filling import WaterFilling, reverse_water_filling, reverse_water_filling_rate
-from synthetic.checks import check_positive
+from synthetic.checks import check_positive, check_probability
 
 __all__ = [
     "RDBound",
@@ -72,9 +72,7 @@ def binary_entropy(p: ArrayLike) -> np.ndarray | float:
 def binary_rd(p: float, D: float) -> float:
     """Bernoulli(p) source under Hamming distortion: R(D) = h(p) - h(D) for D < min(p, 1-p), else 0
     (Cover & Thomas Thm 10.3.1)."""
-    p = float(p)
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must lie in [0, 1], got {p}")
+    p = check_probability(p, "p")
     D = float(D)
     if not D >= 0:
         raise ValueError(f"D must be >= 0, got {D}")

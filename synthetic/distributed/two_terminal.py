@@ -39,8 +39,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from synthetic.checks import check_positive
-from synthetic.distributed.checks import check_correlation, check_noise_variance
+from synthetic.checks import check_correlation, check_noise_variance, check_positive
 
 __all__ = [
     "BergerTungPoint",

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import entr
 
-from synthetic.distributed.checks import check_probability
+from synthetic.checks import check_probability
 
 __all__ = [
     "binary_conditional_rd",

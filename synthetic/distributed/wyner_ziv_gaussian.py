@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 
-from synthetic.checks import check_positive
-from synthetic.distributed.checks import check_correlation, check_noise_variance
+from synthetic.checks import check_correlation, check_noise_variance, check_positive
 
 __all__ = [
     "conditional_variance",

@@ -40,3 +40,21 @@ def test_rd_gap_measures_on_test_rows_against_the_cached_bounds(data_file: Path,
     assert point["samples"] == len(src.rows("test")) == 3000  # capped at the held-out rows, none of them trained on
     rd = src.rate_distortion(point["distortion_operational"])
     assert rd.lower / np.log(2) <= point["rate_operational"]  # bits: a real code cannot beat the lower bound
+
+
+def test_flowcodec_points_bound_rd_from_above_and_skip_a_diverged_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    import math
+
+    import torch
+
+    # N(0, 1): R(D) = 1/2 log(1/D) nats. Each point's E KL is an upper bound on I(X; Z) >= R(D) at its D;
+    # the check allows 3 standard errors of the held-out mean of E KL (and of D, through R's slope).
+    x = torch.randn(8192, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    points = rd_bounds.flowcodec_points(x[:4096], x[4096:], [2.0, 4.0], steps=150, seed=0, progress=False)
+    assert len(points) == 2
+    for p in points:
+        slack = 3 * (p.rate_se + p.distortion_se / (2 * p.distortion))
+        assert p.rate + slack >= 0.5 * math.log(1 / p.distortion)
+    # an lr that blows the loss up: that slope gives no point, and says so
+    assert rd_bounds.flowcodec_points(x[:4096], x[4096:], [2.0], steps=20, seed=0, progress=False, lr=1e6) == []
+    assert "gives no upper point" in capsys.readouterr().err
