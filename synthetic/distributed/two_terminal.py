@@ -278,31 +278,34 @@ def two_terminal_sum_rate_search(D1: float, D2: float, rho: float, *, grid_size:
 def centralized_gaussian_rd(D1: float, D2: float, rho: float) -> float:
     """Joint R(D1, D2) in nats: one encoder sees (X1, X2); per-component MSE constraints (a lower bound on R_sum).
 
-    R = min 1/2 log(det K / det S) over error covariances S with 0 < S <= K (Loewner) and
-    S_ii <= D_i (the Gaussian test channel is optimal for a Gaussian source, so the
-    min over X_hat reduces to this convex program: log det is concave and the constraints are LMIs).
-    With S = [[s1, t], [t, s2]], K - S >= 0 means (1 - s1)(1 - s2) >= (rho - t)^2, so the best t for
-    given (s1, s2) is sign(rho) max(0, |rho| - sqrt((1 - s1)(1 - s2))); maximising log det over t
-    leaves a concave function of (s1, s2), maximised here by nested bounded Brent searches
-    (endpoints s_i = min(D_i, 1) tried as well). Not reverse water-filling, which meets only a
-    total-distortion constraint.
+    R = min 1/2 log(det K / det S) over error covariances S with 0 <= S <= K (Loewner) and
+    S_ii <= D_i (Gaussian test channels are optimal for a Gaussian source; not reverse water-filling,
+    which meets only a total-distortion constraint). The solution, as in Xiao & Luo (Allerton 2005,
+    "Compression of correlated Gaussian sources under individual distortion criteria"), derived here:
+
+    - If S = diag(d1, d2) fits under K, i.e. (1 - d1)(1 - d2) >= rho^2, it maximises det S:
+      R = 1/2 log((1 - rho^2) / (d1 d2)).
+    - Otherwise K - S is rank one at the optimum: S = K - v v^T, R = -1/2 log(1 - v^T K^-1 v), and
+      S_ii <= d_i reads v_i^2 >= 1 - d_i. With a = |v1| >= alpha = sqrt(1 - d1), b = |v2| >= beta =
+      sqrt(1 - d2) and signs matching rho, v^T K^-1 v = (a^2 + b^2 - 2 |rho| a b) / (1 - rho^2), whose
+      minimum over b for given a is at b = max(beta, |rho| a) (and alike in a). So: if |rho| alpha >=
+      beta, D2 comes free with X1 described at D1 and R = 1/2 log(1 / d1); if |rho| beta >= alpha,
+      R = 1/2 log(1 / d2); else both bind, a = alpha, b = beta.
+
+    The tests check this against a direct search over S.
 
     Example:
         >>> round(centralized_gaussian_rd(0.25, 0.25, 0.0), 6)
         1.386294
     """
-    m1, m2, r = _checked(D1, D2, rho)
-
-    def log_det(s1: float, s2: float) -> float:
-        t = max(0.0, abs(r) - math.sqrt(max(0.0, (1.0 - s1) * (1.0 - s2))))
-        return math.log(max(s1 * s2 - t * t, 1e-300))
-
-    def best_over(f, top: float) -> tuple[float, float]:
-        res = minimize_scalar(lambda s: -f(s), bounds=(1e-12, top), method="bounded", options={"xatol": 1e-14})
-        return max((-float(res.fun), float(res.x)), (f(top), top))
-
-    def best_given_s1(s1: float) -> float:
-        return best_over(lambda s2: log_det(s1, s2), m2)[0]
-
-    best = best_over(best_given_s1, m1)[0]
-    return max(0.0, 0.5 * (math.log1p(-r * r) - best))
+    d1, d2, r = _checked(D1, D2, rho)
+    c = 1.0 - r * r
+    if (1.0 - d1) * (1.0 - d2) >= r * r:
+        return max(0.0, 0.5 * math.log(c / (d1 * d2)))
+    alpha, beta = math.sqrt(1.0 - d1), math.sqrt(1.0 - d2)
+    if abs(r) * alpha >= beta:
+        return 0.5 * math.log(1.0 / d1)
+    if abs(r) * beta >= alpha:
+        return 0.5 * math.log(1.0 / d2)
+    q = (alpha * alpha + beta * beta - 2.0 * abs(r) * alpha * beta) / c
+    return -0.5 * math.log1p(-q)

@@ -209,6 +209,36 @@ def test_centralised_bound_where_a_diagonal_error_fits(D1, D2, rho):
     assert centralized_gaussian_rd(D1, D2, rho) == pytest.approx(expected, rel=1e-9, abs=1e-11)
 
 
+def _centralised_by_search(D1: float, D2: float, rho: float, n: int = 1200) -> tuple[float, float]:
+    """min 1/2 log(det K / det S) over a grid of (S11, S22) in (0, D_i] (capped at 1), with the S12 that
+    maximises det S among those keeping 0 <= S <= K (the t nearest 0 in [rho - w, rho + w], w =
+    sqrt((1 - s1)(1 - s2)), and |t| <= sqrt(s1 s2)); returns (rate, tolerance). The grid step h moves
+    det S = s1 s2 - t^2 by at most ~3h near the optimum, so log det S by 3 h / det S: the tolerance."""
+    d1, d2 = min(D1, 1.0), min(D2, 1.0)
+    s1 = np.linspace(d1 / n, d1, n)[:, None]
+    s2 = np.linspace(d2 / n, d2, n)[None, :]
+    w = np.sqrt((1 - s1) * (1 - s2))
+    t = np.clip(0.0, rho - w, rho + w)
+    det = np.where(t * t <= s1 * s2, s1 * s2 - t * t, -np.inf)
+    best = float(det.max())
+    return 0.5 * math.log((1 - rho * rho) / best), 3 * max(d1, d2) / n / best
+
+
+@given(targets, targets, rhos)
+def test_centralised_bound_equals_a_direct_search_over_error_covariances(D1, D2, rho):
+    searched, tol = _centralised_by_search(D1, D2, rho)
+    closed = centralized_gaussian_rd(D1, D2, rho)
+    # the grid holds only feasible S, so its rate can only be higher; the closed form is the optimum
+    assert closed <= max(searched, 0.0) + 1e-9
+    assert max(searched, 0.0) <= closed + tol
+
+
+def test_centralised_bound_with_a_free_constraint_is_the_single_source_rate():
+    # D1 = 1 at rho = 0.9375: describing X2 at D2 = 1/16 leaves X1 an error 1 - rho^2 (1 - D2) < 1, so
+    # only D2 costs rate (an earlier nested search returned 344 nats here)
+    assert centralized_gaussian_rd(1.0, 0.0625, 0.9375) == pytest.approx(0.5 * math.log(16), rel=1e-12)
+
+
 def test_formula_alone_is_wrong_when_a_constraint_is_slack():
     # REFERENCES.md's log+ formula, evaluated where D2 comes for free: below the true answer
     D1, D2, rho = 0.1, 1.1, 0.9
