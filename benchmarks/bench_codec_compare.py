@@ -14,7 +14,8 @@ On the shipped data (``patches``, ``digits``: issue 16) NTC and FlowCodec are me
 benchmarks/results/rd_bounds_<data>.json (cached for codec_compare from that file when no run of
 analysis.rd_bounds has cached them on this machine), and rd_bounds_<data>_codecs.png shows their real bytes
 beside the bounds. FlowCodec trains there at lr 0.002: at the default 0.02 its 64-d flows diverge within
-five steps (Adam moves every entry of a 64 x 64 LU factor by ~lr at once).
+five steps (Adam moves every entry of a 64 x 64 LU factor by ~lr at once). NTC standardises its input
+there (pixels of 0-16; without it, it rounds every digit to one cell).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ SOURCES = {
 }
 DATA = ("patches", "digits")
 for _data in DATA:
-    SOURCES[_data] = ["--source", f"data:{_data}", "--train-options", '{"flowcodec": {"lr": 0.002}}']
+    SOURCES[_data] = ["--source", f"data:{_data}", "--train-options", '{"flowcodec": {"lr": 0.002}}',
+                      "--codec-options", '{"ntc": {"standardize": true}}']
 DATA_CODECS = ["ntc", "flowcodec"]
 TWO_D = {"banana", "correlated-laplace", "gaussian-2d", "laplace-2d"}
 ECSQ_TOLERANCE_BITS = 0.02
