@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 CODECS: Registry[Any] = Registry("codec", group="ibflow.codecs")
 """Codecs by name; tags ``"vector"`` (inputs (n, dim), built as ``make(dim, **options)``), ``"image"``
-(inputs (N, C, H, W), ``make(**options)``) and ``"jscc"`` (analog codecs over a channel)."""
+(inputs (N, C, H, W), ``make(**options)``), ``"jscc"`` (analog codecs over a channel) and ``"distributed"``
+(side information at the decoder: inputs [x, y] of shape (n, dim + side_dim), ``make(dim, side_dim, **options)``)."""
 
 CHANNELS: Registry[Any] = Registry("channel", group="ibflow.channels")
 """Channels by name, built as ``make(snr_db, **options)``."""

@@ -6,6 +6,7 @@ from ibflow.flows.base import (
     check_features,
     standard_normal_log_prob,
 )
+from ibflow.flows.conditional import ConditionalAffine
 from ibflow.flows.coupling import AffineCoupling, ConditionalAffineCoupling
 from ibflow.flows.glow import (
     ConvAffineCoupling,
@@ -35,6 +36,7 @@ __all__ = [
     "Reverse",
     "AffineCoupling",
     "ConditionalAffineCoupling",
+    "ConditionalAffine",
     "ElementwiseSpline",
     "rational_quadratic_knots",
     "rational_quadratic_spline",

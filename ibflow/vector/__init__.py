@@ -1,6 +1,6 @@
 """Vector codecs: the FlowCodec (binned or dithered bitstream), nonlinear transform coding (NTC),
-entropy-constrained vector, scalar and trellis-coded quantizers, the best-ECSQ reference curve, and the four
-rate measurements."""
+entropy-constrained vector, scalar and trellis-coded quantizers, the best-ECSQ reference curve, the four
+rate measurements, and the Wyner-Ziv FlowCodec (side information at the decoder)."""
 
 from ibflow.vector.codec import FlowCodec, FlowCodecOptions, LearnedDecoder
 from ibflow.vector.dithered import DitheredFlowCodec
@@ -22,6 +22,7 @@ from ibflow.vector.rates import (
 )
 from ibflow.vector.tcq import ECTCQCodec, ECTCQOptions
 from ibflow.vector.uniform import UniformScalarCodec, UniformScalarOptions
+from ibflow.vector.wyner_ziv import WynerZivFlowCodec, WynerZivOptions, build_conditional_prior
 
 __all__ = [
     "FlowCodec",
@@ -36,6 +37,9 @@ __all__ = [
     "ECVQOptions",
     "UniformScalarCodec",
     "UniformScalarOptions",
+    "WynerZivFlowCodec",
+    "WynerZivOptions",
+    "build_conditional_prior",
     "DensityQuadrature",
     "ECSQCurve",
     "ecsq_curve",

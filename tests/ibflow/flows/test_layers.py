@@ -17,6 +17,7 @@ from torch.autograd.functional import jacobian
 from ibflow.flows import (
     ActNorm,
     AffineCoupling,
+    ConditionalAffine,
     ConditionalAffineCoupling,
     ElementwiseSpline,
     Flow,
@@ -280,6 +281,37 @@ def test_conditional_affine_coupling(
     assert not torch.allclose(y_other, layer(x, context)[0])  # the context matters
 
 
+@SETTINGS
+@given(features=st.integers(1, 4), context_features=st.integers(1, 3), batch=batches, seed=seeds)
+def test_conditional_affine(features: int, context_features: int, batch: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    layer = ConditionalAffine(features, context_features, hidden=8).double()
+    x = torch.randn(batch, features, dtype=torch.float64)
+    context = torch.randn(batch, context_features, dtype=torch.float64)
+    y, logdet = layer(x, context)
+    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(batch, dtype=torch.float64))
+    perturb(layer, seed)
+    check_flow(layer, x, context)
+    y_other, _ = layer(x, context + 1)
+    assert not torch.allclose(y_other, layer(x, context)[0])  # the context matters
+
+
+def test_conditional_affine_set_affine_is_the_linear_gaussian_whitening() -> None:
+    layer = ConditionalAffine(1, 1).double()
+    layer.set_affine(torch.tensor([[0.5]]), torch.tensor([1.0]), torch.tensor([math.log(2.0)]))
+    z, c = torch.tensor([[3.0]], dtype=torch.float64), torch.tensor([[2.0]], dtype=torch.float64)
+    u, logdet = layer(z, c)
+    assert u.item() == pytest.approx((3.0 - 0.5 * 2.0 - 1.0) / 2.0) and logdet.item() == pytest.approx(-math.log(2.0))
+
+
+def test_conditional_affine_needs_a_context_of_the_right_shape() -> None:
+    layer = ConditionalAffine(2, context_features=1)
+    with pytest.raises(ValueError, match="needs a context"):
+        layer(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match=r"expected context of shape \(3, 1\)"):
+        layer(torch.zeros(3, 2), torch.zeros(3, 2))
+
+
 def test_coupling_scale_is_bounded() -> None:
     torch.manual_seed(0)
     layer = AffineCoupling(2, hidden=4, scale_bound=1.5)
@@ -538,6 +570,9 @@ def test_build_vector_flow_alternates_masks() -> None:
         (lambda: ConditionalAffineCoupling(0, 2), "features"),
         (lambda: ConditionalAffineCoupling(2, 0), "context_features"),
         (lambda: ConditionalAffineCoupling(2, 2, hidden=0), "hidden"),
+        (lambda: ConditionalAffine(0, 2), "features"),
+        (lambda: ConditionalAffine(2, 0), "context_features"),
+        (lambda: ConditionalAffine(2, 2, depth=0), "depth"),
         (lambda: Permutation(0), "features"),
         (lambda: Reverse(0), "features"),
         (lambda: ElementwiseSpline(0), "features"),
