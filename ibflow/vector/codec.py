@@ -20,7 +20,7 @@ from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma, fit_affine
 from ibflow.registry import part_name, register_codec
 
-__all__ = ["FlowCodec", "FlowCodecOptions", "LearnedDecoder"]
+__all__ = ["FlowCodec", "FlowCodecOptions", "FlowLatentOptions", "LearnedDecoder"]
 
 DecoderKind = Literal["learned", "inverse"]
 
@@ -60,16 +60,22 @@ class LearnedDecoder(nn.Module):
 
 
 @dataclass
-class FlowCodecOptions:
-    """Options of :class:`FlowCodec` (its ``dim`` comes from the source)."""
+class FlowLatentOptions:
+    """Options every FlowCodec-like codec shares: the latent noise, the flows, the distortion."""
 
-    decoder: DecoderKind = field(default="learned", metadata={"help": "learned decoder or the encoder's inverse"})
     sigma: float = field(default=1.0, metadata={"help": "initial latent noise scale"})
     learn_sigma: bool = field(default=False, metadata={"help": "train sigma (as log sigma)"})
     depth: int = field(default=2, metadata={"help": "flow blocks of the encoder and the prior"})
     hidden: int = field(default=32, metadata={"help": "width of the flows' conditioners"})
     spline_bins: int | None = field(default=8, metadata={"help": "bins per spline (none: affine flows)"})
     distortion: str = field(default="mse", metadata={"help": "per-sample distortion", "choices": tuple(DISTORTIONS)})
+
+
+@dataclass
+class FlowCodecOptions(FlowLatentOptions):
+    """Options of :class:`FlowCodec` (its ``dim`` comes from the source)."""
+
+    decoder: DecoderKind = field(default="learned", metadata={"help": "learned decoder or the encoder's inverse"})
 
 
 @register_codec(

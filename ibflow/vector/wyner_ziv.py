@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,7 +10,7 @@ from torch import Tensor
 
 from contracts import CodecLoss
 from ibflow.checks import check_int
-from ibflow.distortion import DISTORTIONS, get_distortion
+from ibflow.distortion import get_distortion
 from ibflow.flows.base import Flow, FlowSequential, standard_normal_log_prob
 from ibflow.flows.conditional import ConditionalAffine
 from ibflow.flows.coupling import ConditionalAffineCoupling
@@ -18,7 +18,7 @@ from ibflow.flows.linear import ActNorm, LULinear
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma, fit_affine
 from ibflow.registry import register_codec
-from ibflow.vector.codec import LearnedDecoder
+from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 
 __all__ = ["WynerZivFlowCodec", "WynerZivOptions", "build_conditional_prior"]
 
@@ -53,15 +53,9 @@ def build_conditional_prior(features: int, context_features: int, depth: int = 2
 
 
 @dataclass
-class WynerZivOptions:
-    """Options of :class:`WynerZivFlowCodec` (its ``dim`` and ``side_dim`` come from the source)."""
-
-    sigma: float = field(default=1.0, metadata={"help": "initial latent noise scale"})
-    learn_sigma: bool = field(default=False, metadata={"help": "train sigma (as log sigma)"})
-    depth: int = field(default=2, metadata={"help": "flow blocks of the encoder and the conditional prior"})
-    hidden: int = field(default=32, metadata={"help": "width of the flows' conditioners and the decoder's MLP"})
-    spline_bins: int | None = field(default=8, metadata={"help": "bins per encoder spline (none: affine encoder)"})
-    distortion: str = field(default="mse", metadata={"help": "per-sample distortion", "choices": tuple(DISTORTIONS)})
+class WynerZivOptions(FlowLatentOptions):
+    """Options of :class:`WynerZivFlowCodec` (its ``dim`` and ``side_dim`` come from the source); the
+    prior's flow is conditioned on y."""
 
 
 @register_codec(
