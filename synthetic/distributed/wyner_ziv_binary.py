@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import entr
 
 from synthetic.checks import check_probability
+from synthetic.rd import binary_entropy, binary_rd
 
 __all__ = [
     "binary_conditional_rd",
@@ -30,10 +30,6 @@ __all__ = [
 ]
 
 _TINY = 1e-300  # left end of root brackets: g'(D) -> -inf as D -> 0
-
-
-def _h(x: float) -> float:
-    return float(entr(x) + entr(1.0 - x))
 
 
 def _crossover(p: float) -> float:
@@ -54,6 +50,7 @@ def wyner_ziv_binary_g(D: float, p: float) -> float:
     The rate of U = X xor Bern(D) with x_hat = U: I(X; U | Y) = H(U | Y) - H(U | X).
 
     Example:
+        >>> from scipy.special import entr  # an independent h(0.25)
         >>> round(wyner_ziv_binary_g(0.0, 0.25), 12) == round(float(entr(0.25) + entr(0.75)), 12)
         True
     """
@@ -61,7 +58,7 @@ def wyner_ziv_binary_g(D: float, p: float) -> float:
     D = _check_D(D)
     if D > q:
         raise ValueError(f"D must lie in [0, min(p, 1 - p)] = [0, {q}], got {D!r}")
-    return _h(q + D * (1.0 - 2.0 * q)) - _h(D)
+    return binary_entropy(q + D * (1.0 - 2.0 * q)) - binary_entropy(D)
 
 
 def _g_prime(D: float, q: float) -> float:
@@ -86,7 +83,7 @@ def wyner_ziv_binary_critical_distortion(p: float) -> float:
         return q
 
     def phi(D: float) -> float:
-        return _h(q + D * (1.0 - 2.0 * q)) - _h(D) + (q - D) * _g_prime(D, q)
+        return binary_entropy(q + D * (1.0 - 2.0 * q)) - binary_entropy(D) + (q - D) * _g_prime(D, q)
 
     return float(brentq(phi, _TINY, q, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
 
@@ -152,8 +149,5 @@ def binary_conditional_rd(D: float, p: float) -> float:
         >>> binary_conditional_rd(0.25, 0.25)
         0.0
     """
-    q = _crossover(p)
-    D = _check_D(D)
-    if D >= q:
-        return 0.0
-    return _h(q) - _h(D)
+    # given Y, the encoder codes Z = X xor Y ~ Bern(p): the binary R(D) itself
+    return binary_rd(_crossover(p), _check_D(D))
