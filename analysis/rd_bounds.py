@@ -344,6 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def cache_bounds(source: EmpiricalSource, report: dict[str, Any]) -> Path:
+    """Cache a report's bounds for ``source`` (by its content hash), where rd_gap and codec_compare
+    look them up (:meth:`EmpiricalSource.load_cached_bounds`); returns the file."""
+    return write_report(bounds_cache_path(source.fingerprint), {"data": report["data"], "bounds_nats": report["bounds_nats"],
+                                                                "settings": report["settings"]})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0; 1 if a check fails (see :func:`violations`); 2 on bad arguments."""
     parser = build_parser()
@@ -359,8 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = bounds_report(source, settings, result, time.perf_counter() - start)
     print(format_table(report))
     if isinstance(source, EmpiricalSource):
-        cache = write_report(bounds_cache_path(source.fingerprint), {"data": settings.data, "bounds_nats": report["bounds_nats"],
-                                                                     "settings": report["settings"]})
+        cache = cache_bounds(source, report)
         print(f"bounds cached for rd_gap / codec_compare --source data:{settings.data}: {cache}")
     if args.json:
         write_report(args.json, report)

@@ -33,9 +33,8 @@ import numpy as np
 import torch
 
 from analysis import codec_compare
-from analysis.rd_bounds import plot_bounds
-from analysis.report import write_report
-from synthetic.sources.empirical import EmpiricalSource, bounds_cache_path
+from analysis.rd_bounds import cache_bounds, plot_bounds
+from synthetic.sources.empirical import EmpiricalSource
 from ibflow.vector.ecsq import ecsq_curve
 from synthetic import get_source
 
@@ -105,8 +104,7 @@ def _bounds_for(data: str) -> dict[str, Any]:
     source = get_source(f"data:{data}")
     assert isinstance(source, EmpiricalSource)
     if not source.load_cached_bounds():
-        path = write_report(bounds_cache_path(source.fingerprint), {"data": data, "bounds_nats": report["bounds_nats"],
-                                                                   "settings": report["settings"]})
+        path = cache_bounds(source, report)
         print(f"{data}: bounds cached from {OUT.name}/rd_bounds_{data}.json at {path}")
     return report
 

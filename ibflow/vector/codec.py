@@ -226,11 +226,21 @@ class FlowCodec(NoisyLatentModule):
         """The coded columns of v = u Q, float64 (n, :attr:`coded_count`)."""
         return (self.base_latent(x) @ self.base_rotation.cpu())[:, self.coded_dims.cpu()]
 
+    def bin_index(self, v: Tensor) -> Tensor:
+        """The bin indices (int64) of values v (n, :attr:`coded_count`) of the coded columns."""
+        return self.bins.index(v) if self.coded_count else v.to(torch.int64)
+
+    def code_length(self, k: Tensor) -> Tensor:
+        """-log P(k) in nats per row (n,) of bin indices k (n, :attr:`coded_count`), float64: the ideal code
+        length of the stream's symbols under the N(0, I) base."""
+        if not self.coded_count:
+            return torch.zeros(len(k), dtype=torch.float64)
+        return -self.bins.log_pmf(k).sum(-1)
+
     @torch.no_grad()
     def symbols(self, x: Tensor) -> Tensor:
         """The bin indices of the coded columns of v = h(f(x)) Q, int64 (n, :attr:`coded_count`)."""
-        v = self.coded_latent(x)
-        return self.bins.index(v) if self.coded_count else v.to(torch.int64)
+        return self.bin_index(self.coded_latent(x))
 
     @torch.no_grad()
     def reconstruct(self, k: Tensor) -> Tensor:

@@ -22,7 +22,6 @@ import torch
 from torch import Tensor
 
 from contracts.stats import Z_95
-from ibflow.entropy.bins import StandardNormalBins
 from ibflow.entropy.bitstream import stream_bytes
 from ibflow.vector.codec import FlowCodec
 
@@ -209,17 +208,12 @@ class BaseCoding:
 
 
 def _code_prefix(codec: FlowCodec, x: Tensor, v: Tensor, q: Tensor, delta: Tensor, m: int) -> tuple[float, float]:
-    """(mean code length in nats, mean distortion) on x when the first m columns of v = u Q are binned."""
-    vc = torch.zeros_like(v)
-    rate = 0.0
-    if m:
-        bins = StandardNormalBins(delta[:m])
-        k = bins.index(v[:, :m])
-        rate = float(-bins.log_pmf(k).sum(-1).mean())
-        vc[:, :m] = bins.center(k)
-    u = (vc @ q.T).to(codec.log_sigma.dtype).to(codec.log_sigma.device)
-    x_hat = codec.decode(codec.prior.inverse(u))
-    return rate, float(((x - x_hat) ** 2).sum(-1).double().mean())
+    """(mean code length in nats, mean distortion) on x when the codec codes the first m columns of
+    v = u Q (its own bins and :meth:`FlowCodec.reconstruct`; the caller sets the final coding after)."""
+    codec.set_base_coding(q, delta, [j < m for j in range(codec.dim)])
+    k = codec.bin_index(v[:, :m])
+    x_hat = codec.reconstruct(k)
+    return float(codec.code_length(k).mean()), float(((x - x_hat) ** 2).sum(-1).double().mean())
 
 
 @torch.no_grad()
@@ -305,14 +299,13 @@ def measure_binned(
             fit_base_coding(codec, x if design is None else design, beta=beta)
         else:
             codec.set_base_coding(None, delta)  # the decoder must know the width: it is part of the codec's state
-        k = codec.symbols(x)
-        code_len = torch.zeros(len(x), dtype=torch.float64)
+        v = codec.coded_latent(x)
+        k = codec.bin_index(v)
+        code_len = codec.code_length(k)
         clipped = 0
         if codec.coded_count:
             bins = codec.bins
-            v = codec.coded_latent(x)
             clipped = int((torch.round(v / bins.delta).abs() > bins.max_index).sum())
-            code_len = -bins.log_pmf(k).sum(-1)
         dist_binned = ((x - codec.reconstruct(k)) ** 2).sum(-1)
         # measurement 4 through the codec contract: compress, decompress, count the bytes
         coded = codec.compress(x)
