@@ -239,6 +239,10 @@ def fit_base_coding(
     components that cost more rate than the distortion they save. Without it every column is coded.
     Fit on training samples, measure on others: the choice is a fit.
     """
+    if beta is not None and not (beta > 0 and math.isfinite(beta)):
+        raise ValueError(f"beta must be finite and > 0, got {beta}")
+    if select_samples < 1:
+        raise ValueError(f"select_samples must be >= 1, got {select_samples}")
     codec = binned_flowcodec(codec)
     gen = torch.Generator().manual_seed(seed)
     mean, z = codec.sample_latent(x, gen)
@@ -253,10 +257,6 @@ def fit_base_coding(
     delta = torch.sqrt(12 * noise).clamp_min(1e-12)
     m, lagrangian = codec.dim, None
     if beta is not None:
-        if not (beta > 0 and math.isfinite(beta)):
-            raise ValueError(f"beta must be finite and > 0, got {beta}")
-        if select_samples < 1:
-            raise ValueError(f"select_samples must be >= 1, got {select_samples}")
         xd = x[:select_samples].to(codec.log_sigma.device)
         v = u0[:select_samples] @ q
         lagrangian = []

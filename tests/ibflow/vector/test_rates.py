@@ -215,3 +215,9 @@ def test_a_state_dict_from_before_the_rotation_loads_as_the_identity():
     other.set_base_coding(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), 0.5, [True, False])
     other.load_state_dict(state)
     assert torch.equal(other.base_rotation, torch.eye(2, dtype=torch.float64)) and bool(other.coded_dims.all())
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"beta": -1.0}, "beta must be finite"), ({"beta": 1.0, "select_samples": 0}, "select_samples")])
+def test_fit_base_coding_refuses_bad_arguments(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        fit_base_coding(FlowCodec(2), torch.randn(16, 2), **kwargs)
