@@ -2,6 +2,7 @@
 entropy-constrained vector, scalar and trellis-coded quantizers, the best-ECSQ reference curve, the four
 rate measurements, and the Wyner-Ziv FlowCodec (side information at the decoder)."""
 
+from ibflow.vector.binning import CosetCode, CosetMeasurement, CosetTrial
 from ibflow.vector.codec import FlowCodec, FlowCodecOptions, LearnedDecoder
 from ibflow.vector.dithered import DitheredFlowCodec
 from ibflow.vector.ecsq import DensityQuadrature, ECSQCurve, ecsq_curve, gaussian_ecsq, laplace_ecsq
@@ -22,6 +23,7 @@ from ibflow.vector.rates import (
 )
 from ibflow.vector.tcq import ECTCQCodec, ECTCQOptions
 from ibflow.vector.uniform import UniformScalarCodec, UniformScalarOptions
+from ibflow.vector.side_coding import encoder_is_monotone, fit_wyner_ziv_coding, measure_wyner_ziv_coding
 from ibflow.vector.wyner_ziv import WynerZivFlowCodec, WynerZivOptions, build_conditional_prior
 
 __all__ = [
@@ -40,6 +42,12 @@ __all__ = [
     "WynerZivFlowCodec",
     "WynerZivOptions",
     "build_conditional_prior",
+    "CosetCode",
+    "CosetMeasurement",
+    "CosetTrial",
+    "fit_wyner_ziv_coding",
+    "measure_wyner_ziv_coding",
+    "encoder_is_monotone",
     "DensityQuadrature",
     "ECSQCurve",
     "ecsq_curve",

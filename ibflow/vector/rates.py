@@ -32,6 +32,7 @@ __all__ = [
     "measure_channel",
     "mi_sandwich",
     "sandwich_terms",
+    "conditional_sandwich_terms",
     "batch_measurement",
     "matched_bin_width",
     "binned_flowcodec",
@@ -146,6 +147,27 @@ def sandwich_terms(mean: Tensor, z: Tensor, sigma: float, batch_size: int) -> tu
         logq.fill_diagonal_(-math.inf)
         uppers.append((diag - torch.logsumexp(logq, 1)).double() + math.log(batch_size - 1))
     return torch.cat(lowers), torch.cat(uppers)
+
+
+def conditional_sandwich_terms(mean: Tensor, z: Tensor, contrast: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """Per-sample lower and upper bounds on I(X; Z | Y) for z_i ~ q(z|x_i) = N(mean_i, sigma^2 I), with
+    ``contrast`` (n, K - 1, d) the latent means f(x'_ij) of K - 1 draws x'_ij ~ p(x | y_i) per row: the
+    bounds of :func:`sandwich_terms` with the conditional p(x | y_i) in place of p(x) (Poole et al. 2019,
+    eqs. 12-13, conditioned on Y; Z - X - Y makes p(z | y) = E_{x|y} q(z|x)). Each row's terms use
+    its own draws, so rows are independent and the SE is the plain one.
+
+        lower_i = log q(z_i|x_i) - log(1/K [q(z_i|x_i) + sum_j q(z_i|x'_ij)])
+        upper_i = log q(z_i|x_i) - log(1/(K-1) sum_j q(z_i|x'_ij))
+    """
+    if contrast.dim() != 3 or contrast.shape[0] != len(z) or contrast.shape[2] != z.shape[1] or contrast.shape[1] < 1:
+        raise ValueError(f"contrast must have shape (n, K - 1 >= 1, d) = ({len(z)}, ., {z.shape[1]}), got {tuple(contrast.shape)}")
+    sigma2 = float(sigma) ** 2
+    diag = (-((z - mean) ** 2).sum(-1) / (2 * sigma2)).double()
+    others = (-((z[:, None, :] - contrast) ** 2).sum(-1) / (2 * sigma2)).double()  # (n, K - 1)
+    k = contrast.shape[1] + 1
+    lower = diag - torch.logsumexp(torch.cat([diag[:, None], others], 1), 1) + math.log(k)
+    upper = diag - torch.logsumexp(others, 1) + math.log(k - 1)
+    return lower, upper
 
 
 def batch_measurement(terms: Tensor, batch_size: int) -> Measurement:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from contracts import CodecLoss
+from contracts import BitstreamError, CodecLoss
+from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
+from ibflow.entropy.categorical import decode_categorical, encode_categorical
+from ibflow.entropy.container import pack, unpack_strings
 from ibflow.checks import check_int
 from ibflow.distortion import get_distortion
 from ibflow.flows.base import Flow, FlowSequential, standard_normal_log_prob
@@ -17,7 +21,8 @@ from ibflow.flows.coupling import ConditionalAffineCoupling
 from ibflow.flows.linear import ActNorm, LULinear
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma, fit_affine
-from ibflow.registry import register_codec
+from ibflow.registry import part_name, register_codec
+from ibflow.vector.binning import CosetCode, Scorer, resolve
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 
 __all__ = ["WynerZivFlowCodec", "WynerZivOptions", "build_conditional_prior"]
@@ -86,8 +91,11 @@ class WynerZivFlowCodec(NoisyLatentModule):
     (:meth:`split`), e.g. the samples of :class:`synthetic.sources.GaussianSideInformation`. The rate
     measurements of :mod:`ibflow.vector.rates` assume an unconditional prior and do not apply.
 
-    There is no bitstream yet (binning, i.e. coset codes, is a later step): no ``compress`` or
-    ``decompress``.
+    The bitstream bins (:mod:`ibflow.vector.binning`): :meth:`compress` sees x only and sends the dithered
+    index of f(x) modulo M under the codec's :class:`~ibflow.vector.binning.CosetCode` (set by
+    :meth:`set_coset_code`, fitted by :func:`fit_wyner_ziv_coding`); :meth:`decompress` takes y too and
+    picks the index of that coset where p(z|y) is highest. A wrong pick is a decoding error that the
+    distortion then includes (:func:`measure_wyner_ziv_coding`).
 
     Arguments:
         dim: dimension of x (and of z), >= 1.
@@ -136,6 +144,90 @@ class WynerZivFlowCodec(NoisyLatentModule):
         self.prior: Flow = build_conditional_prior(dim, side_dim, depth=depth, hidden=hidden)
         self.decoder = LearnedDecoder(dim, hidden=hidden, in_features=dim + side_dim)
         self.init_sigma(sigma, learn_sigma)
+        self._coset: CosetCode | None = None
+
+    # ------------------------------------------------------------------ bitstream (binning)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {} if self._coset is None else self._coset.state()
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._coset = CosetCode.from_state(state) if state else None
+
+    @property
+    def coset_code(self) -> CosetCode | None:
+        """The bitstream's code (None until :meth:`set_coset_code`)."""
+        return self._coset
+
+    def set_coset_code(self, code: CosetCode | None) -> None:
+        if code is not None and not isinstance(code, CosetCode):
+            raise TypeError(f"code must be a CosetCode or None, got {type(code).__name__}")
+        self._coset = code
+
+    def _code(self) -> CosetCode:
+        if self._coset is None:
+            raise ValueError("no coset code is set: call set_coset_code (or fit_wyner_ziv_coding) before coding")
+        return self._coset
+
+    @torch.no_grad()
+    def latent_mean(self, x: Tensor) -> Tensor:
+        """f(x), the noise-free latent the bitstream quantizes, float64 on the CPU."""
+        return self.encode(x).double().cpu()
+
+    def side_scorer(self, y: Tensor) -> Scorer:
+        """The decoder's score of candidate latents: log p(z | y) of each row's y
+        (:data:`ibflow.vector.binning.Scorer`)."""
+        param = self.log_sigma
+
+        @torch.no_grad()
+        def score(z: Tensor, rows: slice) -> Tensor:
+            m, count, d = z.shape
+            context = y[rows].repeat_interleave(count, dim=0).to(param)
+            return self.prior_log_prob(z.reshape(m * count, d).to(param), context).double().cpu().reshape(m, count)
+
+        return score
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> dict[str, Any]:
+        """``{"strings": [container], "shape": (n,)}`` from x (n, dim) alone: the symbols (k - low) mod M of
+        the dithered indices k of f(x), ANS-coded under the code's pmf, the code's digest as side
+        information (so that a stream of another code is refused)."""
+        code = self._code()
+        if x.dim() != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"compress takes x of shape (n, {self.dim}) (the encoder sees x only), got {tuple(x.shape)}")
+        e = self.latent_mean(x)
+        k, _ = code.quantize(e, code.dither(len(e), self.dim))
+        s = code.symbol(k).reshape(-1).numpy()
+        payload = words_to_bytes(encode_categorical(s, code.pmf_array))
+        shape = (int(x.shape[0]),)
+        return {"strings": [pack(part_name(self), self.config, shape, s.size, payload, code.digest())], "shape": shape}
+
+    @torch.no_grad()
+    def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
+        """The symbols (n, dim) :meth:`compress` sent; a stream that is not an intact one of this codec,
+        config, code and ``shape`` raises :class:`contracts.BitstreamError`."""
+        code = self._code()
+        stream = unpack_strings(strings, part_name(self), self.config, shape)
+        if stream.side != code.digest():
+            raise BitstreamError("the stream was coded with another coset code (its digest differs)")
+        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * self.dim:
+            raise BitstreamError(f"a Wyner-Ziv stream has shape (n,) and n * {self.dim} symbols, got {stream.shape}, {stream.symbols}")
+        n = stream.shape[0]
+        s = decode_categorical(bytes_to_words(stream.payload), code.pmf_array, n * self.dim)
+        return torch.from_numpy(s).reshape(n, self.dim)
+
+    @torch.no_grad()
+    def decompress(self, strings: Sequence[bytes], shape: Sequence[int], y: Tensor) -> dict[str, Tensor]:
+        """``{"x_hat", "index"}``: the rows decoded with the side information y (n, side_dim), and the
+        latent indices the decoder resolved."""
+        code = self._code()
+        s = self.decompress_symbols(strings, shape)
+        if y.dim() != 2 or y.shape != (len(s), self.side_dim):
+            raise ValueError(f"y must have shape (n, side_dim) = ({len(s)}, {self.side_dim}), got {tuple(y.shape)}")
+        t = code.dither(len(s), self.dim)
+        k = resolve(code, s, t, self.side_scorer(y))
+        z = code.reconstruct(k, t).to(self.log_sigma)
+        return {"x_hat": self.decode(z, y.to(z)), "index": k}
 
     def split(self, batch: Tensor) -> tuple[Tensor, Tensor]:
         """(x, y) from a batch (n, dim + side_dim) holding [x, y]; any other shape raises a ValueError."""

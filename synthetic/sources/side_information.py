@@ -62,6 +62,16 @@ class GaussianSideInformation:
         y = self.rho * g[:, 0] + math.sqrt(1.0 - self.rho**2) * g[:, 1]
         return torch.stack([x, y], dim=1).to(dtype)
 
+    def sample_x_given_y(self, y: torch.Tensor, k: int, seed: int | None = None) -> torch.Tensor:
+        """``k`` draws of X from p(x | y) for each row of y (n, 1): shape (n, k, 1), in y's dtype.
+        X | Y = y is N(rho sqrt(s2) y, s2 (1 - rho^2)), since Var Y = 1 and Cov(X, Y) = rho sqrt(s2)."""
+        k = check_sample_count(k)
+        if y.dim() != 2 or y.shape[1] != 1:
+            raise ValueError(f"y must have shape (n, 1), got {tuple(y.shape)}")
+        g = torch.randn(len(y), k, 1, generator=torch_generator(seed), dtype=torch.float64)
+        mean = self.rho * math.sqrt(self.variance) * y.double()[:, None, :]
+        return (mean + math.sqrt(self.conditional_variance) * g).to(y.dtype)
+
     def wyner_ziv_rd(self, D: float) -> float:
         """R_WZ(D) in nats (:func:`synthetic.distributed.wyner_ziv_gaussian_rd`)."""
         return wyner_ziv_gaussian_rd(D, self.variance, rho=self.rho)

@@ -72,8 +72,7 @@ def test_forward_keeps_the_codec_contract(name):
     if "jscc" in tags:
         assert set(out) == {"x_hat", "distortion"} and out["distortion"].shape == (len(x),)
         return
-    # a distributed codec has no bitstream yet (binning is a later step), so it is not a contracts.Codec
-    assert isinstance(codec, contracts.Codec) != ("distributed" in tags)
+    assert isinstance(codec, contracts.Codec)
     assert ("rate" in out) != ("likelihoods" in out), "a codec gives its rate or its likelihoods"
     if "rate" in out:
         assert isinstance(codec, contracts.NoisyLatentCodec)
@@ -108,7 +107,9 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
         a = codec(x, generator=torch.Generator().manual_seed(3))
         b = loaded(x, generator=torch.Generator().manual_seed(3))
     assert set(a) == set(b) and torch.equal(a["x_hat"], b["x_hat"])
-    if not tags & {"jscc", "distributed"}:  # neither has a bitstream
+    # jscc has no bitstream; a distributed codec's needs a coset code fitted first and its decoder side
+    # information (round trips and checkpoints with a code: tests/ibflow/vector/test_binning.py)
+    if not tags & {"jscc", "distributed"}:
         x1 = x[:1] if x.dim() == 4 else x
         coded = codec.compress(x1)
         assert loaded.compress(x1)["strings"] == coded["strings"]
