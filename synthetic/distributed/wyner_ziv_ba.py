@@ -20,8 +20,19 @@ best, so with
 minimum (restarts help).
 
 Whatever it returns is an *achievable* point: (E d, I(X; U | Y)) of an actual encoder q(u|x) and
-decoder f, so its rate is an upper bound on R_WZ at its distortion, never below it. No lower bound
-is certified here.
+decoder f, so its rate is an upper bound on R_WZ at its distortion, never below it.
+
+The lower bound (``decoders="all"`` only). For a fixed decoder G_f(q) = min_r F(q, r) is convex in q
+(partial minimisation of a jointly convex function), with gradient (envelope theorem)
+g(x, u) = p(x) log q(u|x) - sum_y p(x, y) log q(u|y) + s sum_y p(x, y) d(x, f(u, y)) up to a
+constant per x. Convexity gives, for every q* (Frank & Wolfe 1956; Jaggi 2013, sec. 2),
+
+    G_f(q*) >= G_f(q) + sum_x [min_u g(x, u) - sum_u q(u|x) g(x, u)],
+
+so the right side, minimised over the decoder tables, bounds the least Lagrangian over *all* codes
+with |U| = |X| + 1 letters, which Wyner & Ziv's cardinality bound makes the least over all codes. As
+R_WZ is convex, R_WZ(D) >= L - s D at every D (:attr:`WynerZivPoint.lagrangian_lower`): a certified
+bracket [L - s D, rate] at the returned D, as :mod:`synthetic.ba` gives for R(D).
 """
 
 from __future__ import annotations
@@ -53,6 +64,14 @@ class WynerZivPoint(NamedTuple):
     decoder: np.ndarray
     iterations: int
     converged: bool
+    lagrangian_lower: float = math.nan
+    """A certified lower bound on min over all codes of I(X; U | Y) + slope E d (``decoders="all"``; NaN
+    otherwise): R_WZ(D) >= lagrangian_lower - slope D for every D (module docstring)."""
+
+    @property
+    def rate_lower(self) -> float:
+        """The certified lower bound on R_WZ at this point's distortion, max(0, L - slope D)."""
+        return max(0.0, self.lagrangian_lower - (self.lagrangian - self.rate))
 
 
 def _check_joint_pmf(p_xy: ArrayLike) -> np.ndarray:
@@ -196,6 +215,25 @@ def wyner_ziv_blahut_arimoto(
             converged = True
             break
     best = int(np.argmin(F))
+    lower = math.nan
+    if decoders == "all" and n_u >= n_x + 1:
+        lower = float(np.min(F + _frank_wolfe_gap(P, log_q, log_r, cost, s)))
     return WynerZivPoint(
-        float(dist[best]), float(rate[best]), float(F[best]), np.exp(log_q[best]), dec[best].copy(), iterations, converged
+        float(dist[best]), float(rate[best]), float(F[best]), np.exp(log_q[best]), dec[best].copy(), iterations, converged,
+        min(lower, float(F[best])),
     )
+
+
+def _frank_wolfe_gap(P: np.ndarray, log_q: np.ndarray, log_r: np.ndarray, cost: np.ndarray, s: float) -> np.ndarray:
+    """sum_x [min_u g(x, u) - sum_u q(u|x) g(x, u)] <= 0 per batch entry (module docstring), g the gradient of
+    G_f at q; -inf where some q(u|x) underflowed to 0 (the bound is then void, never wrong)."""
+    p_x = P.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        grad = (
+            p_x[None, :, None] * log_q
+            - np.einsum("xy,buy->bxu", P, log_r)
+            + s * np.einsum("xy,bxuy->bxu", P, cost)
+        )
+    q = np.exp(log_q)
+    gap = (grad.min(axis=2) - np.where(q > 0, q * grad, 0.0).sum(axis=2)).sum(axis=1)
+    return np.where(np.isfinite(gap), gap, -np.inf)
