@@ -6,6 +6,7 @@ from ibflow.flows.base import (
     check_features,
     standard_normal_log_prob,
 )
+from ibflow.flows.block import BlockDiagonal
 from ibflow.flows.conditional import ConditionalAffine
 from ibflow.flows.coupling import AffineCoupling, ConditionalAffineCoupling
 from ibflow.flows.glow import (
@@ -28,6 +29,7 @@ from ibflow.flows.vector import build_vector_flow
 __all__ = [
     "Flow",
     "FlowSequential",
+    "BlockDiagonal",
     "check_features",
     "ActNorm",
     "LULinear",

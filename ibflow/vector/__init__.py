@@ -1,6 +1,7 @@
 """Vector codecs: the FlowCodec (binned or dithered bitstream), nonlinear transform coding (NTC),
 entropy-constrained vector, scalar and trellis-coded quantizers, the best-ECSQ reference curve, the four
-rate measurements, and the Wyner-Ziv FlowCodec (side information at the decoder)."""
+rate measurements, the Wyner-Ziv FlowCodec (side information at the decoder) and the two-terminal
+FlowCodec (two sources encoded separately, decoded jointly)."""
 
 from ibflow.vector.binning import CosetCode, CosetMeasurement, CosetTrial
 from ibflow.vector.codec import FlowCodec, FlowCodecOptions, LearnedDecoder
@@ -22,6 +23,7 @@ from ibflow.vector.rates import (
     sandwich_terms,
 )
 from ibflow.vector.tcq import ECTCQCodec, ECTCQOptions
+from ibflow.vector.two_terminal import TwoTerminalFlowCodec, TwoTerminalOptions
 from ibflow.vector.uniform import UniformScalarCodec, UniformScalarOptions
 from ibflow.vector.side_coding import encoder_is_monotone, fit_wyner_ziv_coding, measure_wyner_ziv_coding
 from ibflow.vector.wyner_ziv import WynerZivFlowCodec, WynerZivOptions, build_conditional_prior
@@ -48,6 +50,8 @@ __all__ = [
     "fit_wyner_ziv_coding",
     "measure_wyner_ziv_coding",
     "encoder_is_monotone",
+    "TwoTerminalFlowCodec",
+    "TwoTerminalOptions",
     "DensityQuadrature",
     "ECSQCurve",
     "ecsq_curve",

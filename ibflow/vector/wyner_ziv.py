@@ -25,7 +25,7 @@ from ibflow.registry import part_name, register_codec
 from ibflow.vector.binning import CosetCode, Scorer, resolve
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 
-__all__ = ["WynerZivFlowCodec", "WynerZivOptions", "build_conditional_prior"]
+__all__ = ["WynerZivFlowCodec", "WynerZivOptions", "build_conditional_prior", "fit_conditional_prior"]
 
 
 def build_conditional_prior(features: int, context_features: int, depth: int = 2, hidden: int = 32) -> FlowSequential:
@@ -55,6 +55,31 @@ def build_conditional_prior(features: int, context_features: int, depth: int = 2
                 ConditionalAffineCoupling(features, context_features, hidden=hidden, mask=mask if block % 2 == 0 else ~mask),
             ]
     return FlowSequential(*flows)
+
+
+@torch.no_grad()
+def fit_conditional_prior(prior: Flow, z: Tensor, context: Tensor) -> None:
+    """Set the first layer of a :func:`build_conditional_prior` flow to the linear-Gaussian fit of z given the
+    context: mean by least squares of z on the context (:func:`ibflow.noisy.fit_affine`), log-scale the log
+    residual standard deviation per dimension. For a jointly Gaussian (z, context) with a diagonal
+    conditional covariance that is already the exact conditional law; otherwise training starts from it.
+
+    Example:
+        >>> c = torch.randn(4096, 1)
+        >>> z = 2 * c + 0.5 * torch.randn(4096, 1)
+        >>> prior = build_conditional_prior(1, 1)
+        >>> fit_conditional_prior(prior, z, c)
+        >>> u, _ = prior(z, c)  # standardised: the residual of z given c, divided by its deviation
+        >>> round(u.std().item(), 3)
+        1.0
+    """
+    first = prior[0] if isinstance(prior, FlowSequential) else None
+    if not isinstance(first, ConditionalAffine):
+        raise TypeError("the prior's first layer is not a ConditionalAffine")
+    weight, bias = fit_affine(context, z)
+    residual = z.double() - context.double() @ weight.T - bias
+    log_std = residual.std(dim=0, unbiased=False).clamp_min(1e-6).log()
+    first.set_affine(weight, bias, log_std)
 
 
 @dataclass
@@ -275,15 +300,8 @@ class WynerZivFlowCodec(NoisyLatentModule):
 
     @torch.no_grad()
     def fit_prior(self, z: Tensor, y: Tensor) -> None:
-        """Set the prior's first layer to the linear-Gaussian fit of z given y: mean by least squares of z on
-        y (:func:`ibflow.noisy.fit_affine`), log-scale the log residual standard deviation per dimension."""
-        first = self.prior[0] if isinstance(self.prior, FlowSequential) else None
-        if not isinstance(first, ConditionalAffine):
-            raise TypeError("the prior's first layer is not a ConditionalAffine")
-        weight, bias = fit_affine(y, z)
-        residual = z.double() - y.double() @ weight.T - bias
-        log_std = residual.std(dim=0, unbiased=False).clamp_min(1e-6).log()
-        first.set_affine(weight, bias, log_std)
+        """Set the prior's first layer to the linear-Gaussian fit of z given y (:func:`fit_conditional_prior`)."""
+        fit_conditional_prior(self.prior, z, y)
 
     @torch.no_grad()
     def data_init(self, batch: Tensor, generator: torch.Generator | None = None) -> None:  # type: ignore[override]

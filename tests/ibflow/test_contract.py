@@ -30,15 +30,15 @@ def _tiny_input(tags: frozenset[str]) -> torch.Tensor:
         return torch.rand(2, 3, 16, 16, generator=gen)
     if "vector" in tags:
         return torch.randn(64, 2, generator=gen)
-    if "distributed" in tags:  # the pair [x, y], x of dim 2 and y of dim 1
+    if "distributed" in tags:  # the pair [x, y], x of dim 2 and y of dim 1 (or [x1, x2] of dims 2 and 1)
         return torch.randn(64, 3, generator=gen)
     assert "jscc" in tags, f"a codec must say what it takes: tags {sorted(tags)}"
     return torch.randn(64, 1, generator=gen)
 
 
 def _built(name: str) -> tuple[Any, torch.Tensor, frozenset[str]]:
-    """The codec ``name`` from its default options (a vector codec gets dim 2, a distributed one dim 2 and
-    side_dim 1), initialised on a tiny batch."""
+    """The codec ``name`` from its default options (a vector codec gets dim 2, a distributed one the positional
+    dims 2 and 1: dim and side_dim, or dim1 and dim2), initialised on a tiny batch."""
     entry = CODECS.get(name)
     torch.manual_seed(0)
     if "vector" in entry.tags:
@@ -67,7 +67,9 @@ def test_forward_keeps_the_codec_contract(name):
     codec, x, tags = _built(name)
     with torch.no_grad():
         out = codec(x, generator=torch.Generator().manual_seed(2))
-    source = x[:, :2] if "distributed" in tags else x  # a distributed codec reconstructs x, not the pair
+    # a distributed codec reconstructs the first ``dim`` columns of its batch: x of the pair [x, y] (Wyner-Ziv),
+    # both sources of [x1, x2] (two-terminal)
+    source = x[:, : codec.dim] if "distributed" in tags else x
     assert out["x_hat"].shape == source.shape and bool(torch.isfinite(out["x_hat"]).all())
     if "jscc" in tags:
         assert set(out) == {"x_hat", "distortion"} and out["distortion"].shape == (len(x),)
