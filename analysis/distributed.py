@@ -40,8 +40,22 @@ from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts.stats import Z_95
 from ibflow import TrainConfig, train
-from ibflow.vector import WynerZivFlowCodec, encoder_is_monotone, fit_wyner_ziv_coding, measure_wyner_ziv_coding
-from ibflow.vector.rates import Measurement, conditional_sandwich_terms
+from ibflow.vector import (
+    TwoTerminalFlowCodec,
+    WynerZivFlowCodec,
+    encoder_is_monotone,
+    fit_two_terminal_coding,
+    fit_wyner_ziv_coding,
+    measure_two_terminal_coding,
+    measure_wyner_ziv_coding,
+)
+from ibflow.vector.rates import Measurement, batch_measurement, conditional_sandwich_terms, sandwich_terms
+from synthetic.distributed import (
+    centralized_gaussian_rd,
+    gaussian_rd_without_side_information,
+    two_terminal_regime,
+    two_terminal_sum_rate,
+)
 from synthetic.sources import GaussianSideInformation
 
 __all__ = ["DistributedSettings", "run_study", "format_table", "plot_study", "main", "SETTINGS"]
@@ -174,14 +188,114 @@ def wyner_ziv_point(settings: DistributedSettings, beta: float, progress: bool =
     }
 
 
+# ---------------------------------------------------------------- two terminals
+
+
+def _sum_rate_slope(D1: float, D2: float, rho: float) -> tuple[float, float, float]:
+    """(R_BT(D1, D2), dR/dD1, dR/dD2) in nats, the partial derivatives by central differences."""
+    r = two_terminal_sum_rate(D1, D2, rho)
+    h1, h2 = 1e-6 * D1, 1e-6 * D2
+    g1 = (two_terminal_sum_rate(D1 + h1, D2, rho) - two_terminal_sum_rate(D1 - h1, D2, rho)) / (2 * h1)
+    g2 = (two_terminal_sum_rate(D1, D2 + h2, rho) - two_terminal_sum_rate(D1, D2 - h2, rho)) / (2 * h2)
+    return r, g1, g2
+
+
+def two_terminal_point(settings: DistributedSettings, beta: float, progress: bool = False) -> dict[str, Any]:
+    """Train, code and measure one two-terminal FlowCodec at ``beta`` on D1 + D2 + beta (R1 + R2)."""
+    pair = GaussianSideInformation(settings.rho)  # [x1, x2], both of unit variance
+    rho = settings.rho
+    seed = settings.train.seed
+    torch.manual_seed(seed)
+    codec = TwoTerminalFlowCodec(1, 1, depth=settings.depth, hidden=settings.hidden)
+    t0 = time.perf_counter()
+    train(codec, pair.sample, beta, settings.train, progress=progress)
+    train_seconds = time.perf_counter() - t0
+    codec = codec.eval().double()
+    design = pair.sample(settings.design_samples, seed=10_000 + seed).double()
+    test = pair.sample(settings.eval_samples, seed=20_000 + seed).double()
+    with torch.no_grad():
+        _, z = codec.sample_latent(test, torch.Generator().manual_seed(seed))
+        r1, r2 = (r.double() for r in codec.rates_per_sample(z))
+        parts = codec.distortion_parts(test, codec.decode(z)).double()
+    d1, d2 = Measurement.of(parts[:, 0]), Measurement.of(parts[:, 1])
+    rate, rate1, rate2 = Measurement.of(r1 + r2), Measurement.of(r1), Measurement.of(r2)
+    bound, g1, g2 = _sum_rate_slope(d1.value, d2.value, rho)
+    paired = (r1 + r2) - g1 * parts[:, 0] - g2 * parts[:, 1]
+    gap, gap_se = rate.value - bound, float(paired.std() / math.sqrt(len(paired)))
+
+    # I(X1 X2; Z1 Z2) sandwiched: q(z|x) = N(f(x), sigma^2 I) on the joint latent, contrast rows from p(x1, x2)
+    xs = pair.sample(settings.sandwich_samples, seed=30_000 + seed).double()
+    with torch.no_grad():
+        mean, zs = codec.sample_latent(xs, torch.Generator().manual_seed(seed + 1))
+    K = min(settings.contrast, len(xs))
+    lo_terms, up_terms = sandwich_terms(mean, zs, float(codec.sigma), K)
+    mi_lo, mi_up = batch_measurement(lo_terms, K), batch_measurement(up_terms, K)
+
+    (first, second), _ = fit_two_terminal_coding(codec, design, beta)
+    coded = measure_two_terminal_coding(codec, test)
+    d_op = coded.distortion
+    d_op_hi = [d + Z_95 * s for d, s in zip(coded.distortion, coded.distortion_se)]
+    rate_op = sum(coded.rates_operational)
+
+    violations: list[str] = []
+
+    def below(name: str, value_hi: float, da: float, db: float) -> None:
+        limit = two_terminal_sum_rate(da, db, rho)
+        if value_hi < limit:
+            violations.append(f"{name} {value_hi * BITS:.4f} bits < the Berger-Tung sum rate {limit * BITS:.4f} bits")
+
+    below("E KL sum rate", rate.ci[1], d1.ci[1], d2.ci[1])
+    below("I(X;Z) upper bound", mi_up.ci[1], d1.ci[1], d2.ci[1])
+    if rate.ci[1] < mi_lo.ci[0]:
+        violations.append("E KL below the I(X;Z) lower bound (KL >= I must hold)")
+    below("bitstream sum rate", rate_op, *d_op_hi)
+    if not coded.decoded_exactly:
+        violations.append("the bitstreams did not decode to the indices the decoder resolves")
+    bound_op = two_terminal_sum_rate(*d_op, rho)
+    return {
+        "beta": beta,
+        "distortion": [d1.value, d2.value],
+        "distortion_ci": [list(d1.ci), list(d2.ci)],
+        "rate_kl": rate.value * BITS,
+        "rate_kl_ci": [c * BITS for c in rate.ci],
+        "rates_kl": [rate1.value * BITS, rate2.value * BITS],
+        "rates_kl_ci": [[c * BITS for c in rate1.ci], [c * BITS for c in rate2.ci]],
+        "mi_lower": mi_lo.value * BITS,
+        "mi_lower_ci": [c * BITS for c in mi_lo.ci],
+        "mi_upper": mi_up.value * BITS,
+        "mi_upper_ci": [c * BITS for c in mi_up.ci],
+        "bound": bound * BITS,
+        "regime": two_terminal_regime(d1.value, d2.value, rho),
+        "rate_centralized": centralized_gaussian_rd(d1.value, d2.value, rho) * BITS,
+        "rate_separate": (gaussian_rd_without_side_information(d1.value) + gaussian_rd_without_side_information(d2.value)) * BITS,
+        "gap": gap * BITS,
+        "gap_ci": [(gap - Z_95 * gap_se) * BITS, (gap + Z_95 * gap_se) * BITS],
+        "rate_operational": rate_op * BITS,
+        "rates_operational": [r * BITS for r in coded.rates_operational],
+        "rates_code": [r * BITS for r in coded.rates_code],
+        "coset_error_rate": coded.error_rate,
+        "distortion_operational": list(d_op),
+        "bound_operational": bound_op * BITS,
+        "gap_operational": (rate_op - bound_op) * BITS,
+        "bin_width": [first.delta, second.delta],
+        "modulus": second.modulus,
+        "bytes": list(coded.n_bytes),
+        "samples": len(test),
+        "mi_batch": K,
+        "clipped": coded.clipped,
+        "decoded_exactly": coded.decoded_exactly,
+        "sigma": float(codec.sigma),
+        "train_seconds": train_seconds,
+        "violations": violations,
+    }
+
+
 # ---------------------------------------------------------------- the study
 
 
 def run_point(settings: DistributedSettings, beta: float, progress: bool = False) -> dict[str, Any]:
     if settings.setting == "wyner-ziv":
         return wyner_ziv_point(settings, beta, progress)
-    from analysis.distributed_two_terminal import two_terminal_point
-
     return two_terminal_point(settings, beta, progress)
 
 

@@ -25,7 +25,14 @@ from ibflow.vector.rates import (
 from ibflow.vector.tcq import ECTCQCodec, ECTCQOptions
 from ibflow.vector.two_terminal import TwoTerminalFlowCodec, TwoTerminalOptions
 from ibflow.vector.uniform import UniformScalarCodec, UniformScalarOptions
-from ibflow.vector.side_coding import encoder_is_monotone, fit_wyner_ziv_coding, measure_wyner_ziv_coding
+from ibflow.vector.side_coding import (
+    TwoTerminalCodingMeasurement,
+    encoder_is_monotone,
+    fit_two_terminal_coding,
+    fit_wyner_ziv_coding,
+    measure_two_terminal_coding,
+    measure_wyner_ziv_coding,
+)
 from ibflow.vector.wyner_ziv import WynerZivFlowCodec, WynerZivOptions, build_conditional_prior
 
 __all__ = [
@@ -50,6 +57,9 @@ __all__ = [
     "fit_wyner_ziv_coding",
     "measure_wyner_ziv_coding",
     "encoder_is_monotone",
+    "TwoTerminalCodingMeasurement",
+    "fit_two_terminal_coding",
+    "measure_two_terminal_coding",
     "TwoTerminalFlowCodec",
     "TwoTerminalOptions",
     "DensityQuadrature",

@@ -1,10 +1,13 @@
 """Fitting and measuring the bitstreams of the distributed codecs: the coset code of a Wyner-Ziv FlowCodec
-(:class:`ibflow.vector.WynerZivFlowCodec`), chosen on design rows and measured on test rows through its
-real stream (:mod:`ibflow.vector.binning` holds the code itself)."""
+(:class:`ibflow.vector.WynerZivFlowCodec`) and the two codes of a two-terminal one
+(:class:`ibflow.vector.TwoTerminalFlowCodec`), chosen on design rows and measured on test rows through
+their real streams (:mod:`ibflow.vector.binning` holds the code itself)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -14,14 +17,25 @@ from ibflow.vector.binning import (
     CosetCode,
     CosetMeasurement,
     CosetTrial,
+    MATCHED_WIDTH,
+    code_length,
     code_rows,
+    design_coset_code,
     fit_coset_code,
     measure_code,
     trial_of,
 )
+from ibflow.vector.two_terminal import TwoTerminalFlowCodec
 from ibflow.vector.wyner_ziv import WynerZivFlowCodec
 
-__all__ = ["fit_wyner_ziv_coding", "measure_wyner_ziv_coding", "encoder_is_monotone"]
+__all__ = [
+    "fit_wyner_ziv_coding",
+    "measure_wyner_ziv_coding",
+    "encoder_is_monotone",
+    "TwoTerminalCodingMeasurement",
+    "fit_two_terminal_coding",
+    "measure_two_terminal_coding",
+]
 
 WIDTHS = (0.5, 0.71, 1.0, 1.41, 2.0)
 MODULI: tuple[int | None, ...] = tuple(range(1, 33)) + (None,)
@@ -89,3 +103,91 @@ def encoder_is_monotone(codec: WynerZivFlowCodec, x: Tensor) -> bool:
     e = codec.latent_mean(xs.to(codec.log_sigma))[:, 0]
     diffs = e[1:] - e[:-1]
     return bool((diffs >= 0).all() or (diffs <= 0).all())
+
+
+@dataclass(frozen=True)
+class TwoTerminalCodingMeasurement:
+    """The two encoders' streams on test rows (nats per pair): rates from the bytes of each stream and as
+    ideal code lengths, the fraction of rows whose encoder-2 index was resolved wrong, (D1, D2) of the
+    decoded rows with those errors included, and whether the streams decoded to the resolved indices."""
+
+    rates_operational: tuple[float, float]
+    rates_code: tuple[float, float]
+    error_rate: float
+    distortion: tuple[float, float]
+    distortion_se: tuple[float, float]
+    n_bytes: tuple[int, int]
+    clipped: int
+    decoded_exactly: bool
+
+
+def _two_terminal_rows(codec: TwoTerminalFlowCodec, first: CosetCode, second: CosetCode, e1: Tensor, e2: Tensor):  # type: ignore[no-untyped-def]
+    rows1 = code_rows(first, e1, lambda z, r: torch.zeros(z.shape[:2], dtype=torch.float64))  # sent whole
+    rows2 = code_rows(second, e2, codec.side_scorer(rows1.z_hat))
+    return rows1, rows2
+
+
+@torch.no_grad()
+def fit_two_terminal_coding(
+    codec: TwoTerminalFlowCodec,
+    batch: Tensor,
+    beta: float,
+    widths: Sequence[float] = WIDTHS,
+    moduli: Sequence[int | None] = MODULI,
+) -> tuple[tuple[CosetCode, CosetCode], list[CosetTrial]]:
+    """Choose and set both codes on the design rows ``batch`` [x1, x2]: for every width of encoder 1's
+    code (``widths`` x sigma sqrt(12), index sent whole) the best width and modulus of encoder 2's by
+    :func:`ibflow.vector.binning.fit_coset_code`, minimising D1 + D2 + beta (R1 + R2) with the real
+    decoding (wrong cosets included). Returns the codes and encoder 2's trials of the chosen width."""
+    if not (math.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be finite and > 0, got {beta!r}")
+    param = codec.log_sigma
+    sigma = float(codec.sigma)
+    e1, e2 = codec.latent_means(batch)
+    best: tuple[float, CosetCode, CosetCode, list[CosetTrial]] | None = None
+    for w in widths:
+        first = design_coset_code(e1, w * MATCHED_WIDTH * sigma, None, seed=0)
+        rows1 = code_rows(first, e1, lambda z, r: torch.zeros(z.shape[:2], dtype=torch.float64))
+        rate1 = float(code_length(first, rows1.symbols).mean())
+        z1 = rows1.z_hat
+
+        def distortion_of(z2: Tensor, z1: Tensor = z1) -> Tensor:
+            x_hat = codec.decode(torch.cat([z1, z2], dim=1).to(param))
+            return codec.distortion_per_sample(batch.to(param), x_hat).double().cpu()
+
+        second, trials = fit_coset_code(e2, trial_of(e2, codec.side_scorer(z1), distortion_of), beta, sigma,
+                                        widths, moduli, seed=1)
+        objective = min(tr.objective for tr in trials) + beta * rate1
+        if best is None or objective < best[0]:
+            best = (objective, first, second, trials)
+    assert best is not None
+    codec.set_codes(best[1], best[2])
+    return (best[1], best[2]), best[3]
+
+
+@torch.no_grad()
+def measure_two_terminal_coding(codec: TwoTerminalFlowCodec, batch: Tensor) -> TwoTerminalCodingMeasurement:
+    """Both streams through :meth:`~TwoTerminalFlowCodec.compress` and :meth:`~TwoTerminalFlowCodec.decompress`
+    on test rows [x1, x2], their bytes counted, the decoded rows' (D1, D2) measured."""
+    codes = codec.codes
+    if codes is None:
+        raise ValueError("the codec has no codes: fit_two_terminal_coding first")
+    first, second = codes
+    stream = codec.compress(batch)
+    decoded = codec.decompress(stream["strings"], stream["shape"])
+    e1, e2 = codec.latent_means(batch)
+    rows1, rows2 = _two_terminal_rows(codec, first, second, e1, e2)
+    exact = torch.equal(decoded["index"][0], rows1.k) and torch.equal(decoded["index"][1], rows2.k_hat)
+    parts = codec.distortion_parts(batch.to(codec.log_sigma), decoded["x_hat"]).double().cpu()
+    n = len(batch)
+    nbytes = (len(stream["strings"][0]), len(stream["strings"][1]))
+    return TwoTerminalCodingMeasurement(
+        rates_operational=(8 * nbytes[0] * math.log(2) / n, 8 * nbytes[1] * math.log(2) / n),
+        rates_code=(float(code_length(first, rows1.symbols).mean()), float(code_length(second, rows2.symbols).mean())),
+        error_rate=float((rows2.k_hat != rows2.k).any(dim=1).double().mean()),
+        distortion=(float(parts[:, 0].mean()), float(parts[:, 1].mean())),
+        distortion_se=(float(parts[:, 0].std() / math.sqrt(n)), float(parts[:, 1].std() / math.sqrt(n))),
+        n_bytes=nbytes,
+        clipped=rows1.clipped + rows2.clipped,
+        decoded_exactly=exact,
+    )

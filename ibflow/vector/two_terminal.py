@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from contracts import CodecLoss
+from contracts import BitstreamError, CodecLoss
+from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
+from ibflow.entropy.categorical import decode_categorical, encode_categorical
+from ibflow.entropy.container import pack, unpack
 from ibflow.checks import check_int
 from ibflow.distortion import get_distortion
 from ibflow.flows.base import FlowSequential, standard_normal_log_prob
 from ibflow.flows.block import BlockDiagonal
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma
-from ibflow.registry import register_codec
+from ibflow.registry import part_name, register_codec
+from ibflow.vector.binning import CosetCode, Scorer, resolve
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 from ibflow.vector.wyner_ziv import build_conditional_prior, fit_conditional_prior
 
@@ -58,7 +63,7 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
     I(X1, X2; Z1) = I(X1; Z1) and I(X1, X2; Z2 | Z1) = I(X2; Z2 | Z1), both from the Markov chain. That is the
     sum rate of the Berger-Tung inner bound with auxiliaries U_i = Z_i (Berger 1978; Tung 1978), split at the
     corner point where Z1 is decoded first: encoder 1 at I(X1; Z1), encoder 2 at I(X2; Z2 | Z1), a Wyner-Ziv
-    rate with the decoded Z1 as side information (binned in a bitstream to come). The other corner swaps
+    rate with the decoded Z1 as side information (binned in the bitstream). The other corner swaps
     the roles; time sharing fills the segment between, all at the same sum rate. For jointly Gaussian
     sources under mean squared error the Berger-Tung bound with Gaussian test channels is tight (Wagner,
     Tavildar & Viswanath 2008, Thm 1), so with the decoder any function of (Z1, Z2) the mean sum rate is at
@@ -70,8 +75,12 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
     ``batch`` is (n, dim1 + dim2), x1 in the first ``dim1`` columns and x2 in the last ``dim2``
     (:meth:`split`), e.g. the samples of :class:`synthetic.sources.GaussianSideInformation`. The objective is
     D1 + D2 + beta (R1 + R2) (:meth:`loss`, whose ``extra`` logs the four parts). The rate measurements of
-    :mod:`ibflow.vector.rates` assume an unconditional prior and do not apply. There is no bitstream yet
-    (binning is a later step): no ``compress`` or ``decompress``.
+    :mod:`ibflow.vector.rates` assume an unconditional prior and do not apply.
+
+    The bitstreams (:meth:`compress`, one string per encoder, each from its own source alone): encoder 1
+    sends its dithered latent index whole, encoder 2 its index modulo M (:mod:`ibflow.vector.binning`);
+    the decoder reconstructs z1 first and resolves encoder 2's coset with p(z2 | z1_hat), the corner
+    point made operational. :func:`ibflow.vector.fit_two_terminal_coding` fits both codes.
 
     Arguments:
         dim1: dimension of x1 (and of z1), >= 1.
@@ -125,6 +134,98 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
         self.second_prior: FlowSequential = build_conditional_prior(dim2, dim1, depth=depth, hidden=hidden)
         self.decoder = LearnedDecoder(dim1 + dim2, hidden=hidden)
         self.init_sigma(sigma, learn_sigma)
+        self._codes: tuple[CosetCode, CosetCode] | None = None
+
+    # ------------------------------------------------------------------ bitstreams (one per encoder)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {} if self._codes is None else {"first": self._codes[0].state(), "second": self._codes[1].state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._codes = (CosetCode.from_state(state["first"]), CosetCode.from_state(state["second"])) if state else None
+
+    @property
+    def codes(self) -> tuple[CosetCode, CosetCode] | None:
+        """(encoder 1's code, encoder 2's code), None until :meth:`set_codes`."""
+        return self._codes
+
+    def set_codes(self, first: CosetCode, second: CosetCode) -> None:
+        """Encoder 1 sends its dithered index whole (``first.modulus`` None: the decoder has nothing to resolve
+        it with); encoder 2 sends its index modulo ``second.modulus``, resolved with p(z2 | z1_hat). Their
+        dither seeds must differ, so that the two quantization errors are independent."""
+        if not (isinstance(first, CosetCode) and isinstance(second, CosetCode)):
+            raise TypeError("both codes must be CosetCodes")
+        if first.modulus is not None:
+            raise ValueError("encoder 1's code sends the whole index (modulus None): the decoder has no side information for it")
+        if first.seed == second.seed:
+            raise ValueError("the two codes need different dither seeds")
+        self._codes = (first, second)
+
+    def _checked_codes(self) -> tuple[CosetCode, CosetCode]:
+        if self._codes is None:
+            raise ValueError("no codes are set: call set_codes (or fit_two_terminal_coding) before coding")
+        return self._codes
+
+    @torch.no_grad()
+    def latent_means(self, batch: Tensor) -> tuple[Tensor, Tensor]:
+        """(f1(x1), f2(x2)), the noise-free latents the bitstreams quantize, float64 on the CPU."""
+        e1, e2 = self.split(self.encode(batch))
+        return e1.double().cpu(), e2.double().cpu()
+
+    def side_scorer(self, z1_hat: Tensor) -> Scorer:
+        """The decoder's score of encoder 2's candidate latents: log p(z2 | z1_hat) of each row."""
+        param = self.log_sigma
+
+        @torch.no_grad()
+        def score(z: Tensor, rows: slice) -> Tensor:
+            m, count, d = z.shape
+            context = z1_hat[rows].repeat_interleave(count, dim=0).to(param)
+            return self.second_prior_log_prob(z.reshape(m * count, d).to(param), context).double().cpu().reshape(m, count)
+
+        return score
+
+    def _stream(self, code: CosetCode, e: Tensor) -> bytes:
+        k, _ = code.quantize(e, code.dither(len(e), e.shape[1]))
+        s = code.symbol(k).reshape(-1).numpy()
+        payload = words_to_bytes(encode_categorical(s, code.pmf_array))
+        return pack(part_name(self), self.config, (len(e),), s.size, payload, code.digest())
+
+    @torch.no_grad()
+    def compress(self, batch: Tensor) -> dict[str, Any]:
+        """``{"strings": [encoder 1's container, encoder 2's container], "shape": (n,)}``: each encoder codes its
+        own columns of ``batch`` [x1, x2] alone (no coordination), under its code, with the code's digest as
+        side information."""
+        first, second = self._checked_codes()
+        e1, e2 = self.latent_means(batch)
+        return {"strings": [self._stream(first, e1), self._stream(second, e2)], "shape": (len(batch),)}
+
+    def _symbols(self, data: bytes, code: CosetCode, shape: Sequence[int], dims: int, which: str) -> Tensor:
+        stream = unpack(data, part_name(self), self.config, shape)
+        if stream.side != code.digest():
+            raise BitstreamError(f"{which}'s stream was coded with another code (its digest differs)")
+        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * dims:
+            raise BitstreamError(f"{which}'s stream has shape (n,) and n * {dims} symbols, got {stream.shape}, {stream.symbols}")
+        n = stream.shape[0]
+        return torch.from_numpy(decode_categorical(bytes_to_words(stream.payload), code.pmf_array, n * dims)).reshape(n, dims)
+
+    @torch.no_grad()
+    def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Any]:
+        """``{"x_hat": (n, dim1 + dim2), "index": (k1, k2)}``: encoder 1's index read whole, z1_hat
+        reconstructed, encoder 2's coset resolved with p(z2 | z1_hat), both decoded jointly. Streams that are
+        not intact ones of this codec, its codes and ``shape`` raise :class:`contracts.BitstreamError`."""
+        first, second = self._checked_codes()
+        if isinstance(strings, (bytes, bytearray, str)) or len(strings) != 2:
+            raise BitstreamError("a two-terminal stream is two strings, one per encoder")
+        s1 = self._symbols(strings[0], first, shape, self.dim1, "encoder 1")
+        s2 = self._symbols(strings[1], second, shape, self.dim2, "encoder 2")
+        if len(s1) != len(s2):
+            raise BitstreamError(f"the encoders' streams hold {len(s1)} and {len(s2)} rows")
+        t1, t2 = first.dither(len(s1), self.dim1), second.dither(len(s2), self.dim2)
+        k1 = s1 + first.low
+        z1 = first.reconstruct(k1, t1)
+        k2 = resolve(second, s2, t2, self.side_scorer(z1))
+        z = torch.cat([z1, second.reconstruct(k2, t2)], dim=1).to(self.log_sigma)
+        return {"x_hat": self.decode(z), "index": (k1, k2)}
 
     def split(self, batch: Tensor) -> tuple[Tensor, Tensor]:
         """(x1, x2) from a batch (n, dim1 + dim2) holding [x1, x2] (or (z1, z2) from a latent, (x1_hat, x2_hat)
