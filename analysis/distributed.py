@@ -369,6 +369,11 @@ def plot_study(report: dict[str, Any], path: str | Path) -> Path:
             ax.plot(grid, [pair.rd_without_side_information(d) * BITS for d in grid], "k--", lw=1,
                     label="R(D), no side information")
         else:
+            grid = np.linspace(0.004, 2.0, 300)
+            ax.plot(grid, [two_terminal_sum_rate(d / 2, d / 2, rho) * BITS for d in grid], color="k", lw=1,
+                    label="Berger-Tung sum rate, D1 = D2")
+            ax.plot(grid, [2 * gaussian_rd_without_side_information(d / 2) * BITS for d in grid], "k--", lw=1,
+                    label="separate coding, D1 = D2")
             ax.plot([total(p) for p in pts], [p["bound"] for p in pts], "k+", ms=10, mew=2,
                     label="Berger-Tung sum rate at (D1, D2)")
         ax.errorbar([total(p) for p in pts], [p["rate_kl"] for p in pts], fmt="o", color=colors[0], label="E KL")
@@ -395,6 +400,9 @@ def plot_study(report: dict[str, Any], path: str | Path) -> Path:
         gx.axhline(0, color="k", lw=0.8)
         gx.set_xscale("log")
         gx.set_yscale("symlog", linthresh=0.01)
+        highest = max([p["gap_ci"][1] for p in pts] + [p["gap_operational"] for p in pts] + [report["gap_target_bits"]])
+        lowest = min([p["gap_ci"][0] for p in pts] + [p["gap_operational"] for p in pts] + [-0.01])
+        gx.set_ylim(1.5 * lowest, 2 * highest)
         gx.set_xlabel("beta")
         gx.set_ylabel("gap (bits)")
         gx.legend(fontsize=8)

@@ -51,6 +51,9 @@ __all__ = [
     "trial_of",
     "index_log_posterior",
     "resolve",
+    "resolve_soft",
+    "mix_decoded",
+    "SOFT_CANDIDATES",
     "symbol_pmf",
     "index_range",
 ]
@@ -61,6 +64,9 @@ MATCHED_WIDTH = math.sqrt(12.0)
 MAX_CANDIDATES = 4096
 """Most indices the decoder scores per row (the coset's members in the index range, over all coded
 coordinates jointly): beyond it a code is refused as too costly to decode."""
+
+SOFT_CANDIDATES = 4
+"""Candidates the decoder averages its reconstruction over (:func:`resolve_soft`)."""
 
 _ROWS_PER_CHUNK_ELEMENTS = 2**21  # rows x candidates scored at once (memory: ~16 MB per float64 array)
 
@@ -153,6 +159,18 @@ class CosetCode:
         combo = torch.stack([g.reshape(-1) for g in grids], dim=1)  # (C, dims)
         return torch.stack([members[:, c, combo[:, c]] for c in range(dims)], dim=2)
 
+    def candidates_valid(self, s: Tensor) -> Tensor:
+        """(n, C) bool: which of :meth:`candidates` are true members, not padding repeats."""
+        n, dims = s.shape
+        if self.modulus is None:
+            return torch.ones(n, 1, dtype=torch.bool)
+        per = -(-(self.high - self.low + 1) // self.modulus)
+        j = torch.arange(per)
+        valid = (s[:, :, None] + self.low + self.modulus * j) <= self.high  # (n, dims, per)
+        grids = torch.meshgrid(*[torch.arange(per)] * dims, indexing="ij")
+        combo = torch.stack([g.reshape(-1) for g in grids], dim=1)
+        return torch.stack([valid[:, c, combo[:, c]] for c in range(dims)], dim=2).all(dim=2)
+
     def state(self) -> dict[str, Any]:
         """The code as types ``torch.load(weights_only=True)`` accepts (a module's extra state)."""
         return {
@@ -175,21 +193,41 @@ Scorer = Callable[[Tensor, slice], Tensor]
 candidate given the side information of those rows (up to a per-row constant)."""
 
 
-def resolve(code: CosetCode, s: Tensor, t: Tensor, score: Scorer) -> Tensor:
-    """The decoder's index: among the indices of symbol s, the one whose z_hat scores highest (int64 (n, dims))."""
+def resolve_soft(code: CosetCode, s: Tensor, t: Tensor, score: Scorer, top: int = SOFT_CANDIDATES) -> tuple[Tensor, Tensor]:
+    """The decoder's belief over the indices of symbol s: its ``top`` highest-scoring members (n, T, dims),
+    best first, and their posterior weights (n, T), softmax of the scores over those T (the mass of the
+    others is negligible wherever the decoder is not already lost). Padding repeats never count twice."""
     n = len(s)
     if code.modulus is None:
-        return s + code.low
+        return (s + code.low)[:, None, :], torch.ones(n, 1, dtype=torch.float64)
     per_row = code.candidates(s[:1]).shape[1]
     step = max(1, _ROWS_PER_CHUNK_ELEMENTS // per_row)
-    out = []
+    cands_out, weights_out = [], []
     for i in range(0, n, step):
         rows = slice(i, min(n, i + step))
         cands = code.candidates(s[rows])  # (m, C, dims)
         z = code.reconstruct(cands, t[rows][:, None, :])
-        best = score(z, rows).argmax(dim=1)
-        out.append(cands[torch.arange(len(cands)), best])
-    return torch.cat(out) if out else s.clone()
+        scores = score(z, rows).masked_fill(~code.candidates_valid(s[rows]), -math.inf)
+        values, best = scores.topk(min(top, per_row), dim=1)
+        cands_out.append(cands.gather(1, best[:, :, None].expand(-1, -1, cands.shape[2])))
+        weights_out.append(torch.softmax(values, dim=1).nan_to_num(0.0))
+    if not cands_out:
+        return s[:, None, :] + code.low, torch.ones(0, 1, dtype=torch.float64)
+    return torch.cat(cands_out), torch.cat(weights_out)
+
+
+def resolve(code: CosetCode, s: Tensor, t: Tensor, score: Scorer) -> Tensor:
+    """The decoder's index: among the indices of symbol s, the one whose z_hat scores highest (int64 (n, dims))."""
+    return resolve_soft(code, s, t, score, top=1)[0][:, 0]
+
+
+def mix_decoded(decode: Callable[[Tensor, Tensor], Tensor], z: Tensor, weights: Tensor, side: Tensor) -> Tensor:
+    """The decoder's reconstruction sum_j w_j decode(z_j, side) over the candidates z (n, T, d) with weights
+    (n, T): the posterior mean of x_hat under the decoder's belief, the MSE-optimal use of it (MAP when
+    T = 1). ``side`` (n, ...) is each row's side information, repeated for its candidates."""
+    n, count, d = z.shape
+    decoded = decode(z.reshape(n * count, d), side.repeat_interleave(count, dim=0)).reshape(n, count, -1)
+    return (weights.to(decoded)[..., None] * decoded).sum(1)
 
 
 def index_log_posterior(code: CosetCode, k: Tensor, t: Tensor, score: Scorer) -> Tensor:
@@ -282,8 +320,9 @@ def design_coset_code(e: Tensor, delta: float, modulus: int | None, seed: int = 
 
 
 class CodedRows(NamedTuple):
-    """What one pass of a code over rows gives: the true and decoded indices, the sent symbols, the
-    dither, the decoded latent and how many indices were clipped to the range."""
+    """What one pass of a code over rows gives: the true and decoded (best) indices, the sent symbols,
+    the dither, the decoded latent of the best index, how many indices were clipped to the range, and
+    the decoder's candidate latents (n, T, dims) with their weights (n, T) (:func:`resolve_soft`)."""
 
     k: Tensor
     k_hat: Tensor
@@ -291,6 +330,8 @@ class CodedRows(NamedTuple):
     dither: Tensor
     z_hat: Tensor
     clipped: int
+    z_candidates: Tensor
+    weights: Tensor
 
 
 def code_rows(code: CosetCode, e: Tensor, score: Scorer) -> CodedRows:
@@ -299,8 +340,9 @@ def code_rows(code: CosetCode, e: Tensor, score: Scorer) -> CodedRows:
     t = code.dither(len(e), e.shape[1])
     k, clipped = code.quantize(e, t)
     s = code.symbol(k)
-    k_hat = resolve(code, s, t, score)
-    return CodedRows(k, k_hat, s, t, code.reconstruct(k_hat, t), clipped)
+    cands, weights = resolve_soft(code, s, t, score)
+    k_hat = cands[:, 0]
+    return CodedRows(k, k_hat, s, t, code.reconstruct(k_hat, t), clipped, code.reconstruct(cands, t[:, None, :]), weights)
 
 
 def fit_coset_code(
@@ -341,16 +383,20 @@ def fit_coset_code(
     return best[1], trials
 
 
-def trial_of(
-    e: Tensor, score: Scorer, distortion_of: Callable[[Tensor], Tensor]
-) -> Callable[[CosetCode], tuple[float, float, float]]:
+Distortion = Callable[[Tensor, Tensor], Tensor]
+"""distortion_of(z_candidates (n, T, d), weights (n, T)) -> (n,) distortion of each row decoded from the
+decoder's belief (:func:`mix_decoded`)."""
+
+
+def trial_of(e: Tensor, score: Scorer, distortion_of: Distortion) -> Callable[[CosetCode], tuple[float, float, float]]:
     """The ``trial`` of :func:`fit_coset_code` for design latents e: code them, resolve with ``score``, and
-    return (mean code length in nats, mean ``distortion_of(z_hat)`` per row, fraction of wrong indices)."""
+    return (mean code length in nats, mean distortion per row, fraction of wrong best indices)."""
 
     def trial(code: CosetCode) -> tuple[float, float, float]:
         rows = code_rows(code, e, score)
         wrong = (rows.k_hat != rows.k).any(dim=1).double().mean()
-        return float(code_length(code, rows.symbols).mean()), float(distortion_of(rows.z_hat).mean()), float(wrong)
+        distortion = distortion_of(rows.z_candidates, rows.weights)
+        return float(code_length(code, rows.symbols).mean()), float(distortion.mean()), float(wrong)
 
     return trial
 
@@ -359,7 +405,7 @@ def measure_code(
     code: CosetCode,
     e: Tensor,
     score: Scorer,
-    distortion_of: Callable[[Tensor], Tensor],
+    distortion_of: Distortion,
     n_bytes: int,
     decoded_exactly: bool,
 ) -> CosetMeasurement:
@@ -367,7 +413,7 @@ def measure_code(
     whether it decoded to the indices this function resolves (``decoded_exactly``)."""
     rows = code_rows(code, e, score)
     wrong = (rows.k_hat != rows.k).any(dim=1)
-    d = distortion_of(rows.z_hat).double()
+    d = distortion_of(rows.z_candidates, rows.weights).double()
     right = d[~wrong]
     sw = None
     if e.shape[1] == 1:

@@ -6,7 +6,7 @@ their real streams (:mod:`ibflow.vector.binning` holds the code itself)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,12 +17,14 @@ from ibflow.vector.binning import (
     CosetCode,
     CosetMeasurement,
     CosetTrial,
+    Distortion,
     MATCHED_WIDTH,
     code_length,
     code_rows,
     design_coset_code,
     fit_coset_code,
     measure_code,
+    mix_decoded,
     trial_of,
 )
 from ibflow.vector.two_terminal import TwoTerminalFlowCodec
@@ -41,13 +43,11 @@ WIDTHS = (0.5, 0.71, 1.0, 1.41, 2.0)
 MODULI: tuple[int | None, ...] = tuple(range(1, 33)) + (None,)
 
 
-def _distortion_of(codec: WynerZivFlowCodec, x: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:
-    param = codec.log_sigma
-
+def _distortion_of(codec: WynerZivFlowCodec, x: Tensor, y: Tensor) -> Distortion:
     @torch.no_grad()
-    def distortion_of(z_hat: Tensor) -> Tensor:
-        yy = y.to(param)
-        return codec.distortion_per_sample(x.to(param), codec.decode(z_hat.to(param), yy)).double().cpu()
+    def distortion_of(z: Tensor, weights: Tensor) -> Tensor:
+        x_hat = mix_decoded(codec.decode_at, z, weights, y)
+        return codec.distortion_per_sample(x.to(x_hat), x_hat).double().cpu()
 
     return distortion_of
 
@@ -141,7 +141,6 @@ def fit_two_terminal_coding(
     decoding (wrong cosets included). Returns the codes and encoder 2's trials of the chosen width."""
     if not (math.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be finite and > 0, got {beta!r}")
-    param = codec.log_sigma
     sigma = float(codec.sigma)
     e1, e2 = codec.latent_means(batch)
     best: tuple[float, CosetCode, CosetCode, list[CosetTrial]] | None = None
@@ -151,9 +150,9 @@ def fit_two_terminal_coding(
         rate1 = float(code_length(first, rows1.symbols).mean())
         z1 = rows1.z_hat
 
-        def distortion_of(z2: Tensor, z1: Tensor = z1) -> Tensor:
-            x_hat = codec.decode(torch.cat([z1, z2], dim=1).to(param))
-            return codec.distortion_per_sample(batch.to(param), x_hat).double().cpu()
+        def distortion_of(z2: Tensor, weights: Tensor, z1: Tensor = z1) -> Tensor:
+            x_hat = mix_decoded(codec.decode_at, z2, weights, z1)
+            return codec.distortion_per_sample(batch.to(x_hat), x_hat).double().cpu()
 
         second, trials = fit_coset_code(e2, trial_of(e2, codec.side_scorer(z1), distortion_of), beta, sigma,
                                         widths, moduli, seed=1)

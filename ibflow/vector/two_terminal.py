@@ -20,7 +20,7 @@ from ibflow.flows.block import BlockDiagonal
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma
 from ibflow.registry import part_name, register_codec
-from ibflow.vector.binning import CosetCode, Scorer, resolve
+from ibflow.vector.binning import CosetCode, Scorer, mix_decoded, resolve_soft
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 from ibflow.vector.wyner_ziv import build_conditional_prior, fit_conditional_prior
 
@@ -211,7 +211,8 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Any]:
         """``{"x_hat": (n, dim1 + dim2), "index": (k1, k2)}``: encoder 1's index read whole, z1_hat
-        reconstructed, encoder 2's coset resolved with p(z2 | z1_hat), both decoded jointly. Streams that are
+        reconstructed, encoder 2's coset resolved with p(z2 | z1_hat) (x_hat the posterior mean over its likeliest
+        members, :func:`ibflow.vector.binning.mix_decoded`), both decoded jointly. Streams that are
         not intact ones of this codec, its codes and ``shape`` raise :class:`contracts.BitstreamError`."""
         first, second = self._checked_codes()
         if isinstance(strings, (bytes, bytearray, str)) or len(strings) != 2:
@@ -223,9 +224,13 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
         t1, t2 = first.dither(len(s1), self.dim1), second.dither(len(s2), self.dim2)
         k1 = s1 + first.low
         z1 = first.reconstruct(k1, t1)
-        k2 = resolve(second, s2, t2, self.side_scorer(z1))
-        z = torch.cat([z1, second.reconstruct(k2, t2)], dim=1).to(self.log_sigma)
-        return {"x_hat": self.decode(z), "index": (k1, k2)}
+        cands, weights = resolve_soft(second, s2, t2, self.side_scorer(z1))
+        x_hat = mix_decoded(self.decode_at, second.reconstruct(cands, t2[:, None, :]), weights, z1)
+        return {"x_hat": x_hat, "index": (k1, cands[:, 0])}
+
+    def decode_at(self, z2: Tensor, z1: Tensor) -> Tensor:
+        """g(z1, z2) with the (float64) bitstream latents cast to the codec's dtype and device."""
+        return self.decode(torch.cat([z1, z2], dim=1).to(self.log_sigma))
 
     def split(self, batch: Tensor) -> tuple[Tensor, Tensor]:
         """(x1, x2) from a batch (n, dim1 + dim2) holding [x1, x2] (or (z1, z2) from a latent, (x1_hat, x2_hat)

@@ -22,7 +22,7 @@ from ibflow.flows.linear import ActNorm, LULinear
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma, fit_affine
 from ibflow.registry import part_name, register_codec
-from ibflow.vector.binning import CosetCode, Scorer, resolve
+from ibflow.vector.binning import CosetCode, Scorer, mix_decoded, resolve_soft
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 
 __all__ = ["WynerZivFlowCodec", "WynerZivOptions", "build_conditional_prior", "fit_conditional_prior"]
@@ -244,15 +244,20 @@ class WynerZivFlowCodec(NoisyLatentModule):
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int], y: Tensor) -> dict[str, Tensor]:
         """``{"x_hat", "index"}``: the rows decoded with the side information y (n, side_dim), and the
-        latent indices the decoder resolved."""
+        latent indices the decoder found likeliest. x_hat is the decoder's posterior mean over the likeliest
+        members of each coset (:func:`ibflow.vector.binning.mix_decoded`), not only the best one's."""
         code = self._code()
         s = self.decompress_symbols(strings, shape)
         if y.dim() != 2 or y.shape != (len(s), self.side_dim):
             raise ValueError(f"y must have shape (n, side_dim) = ({len(s)}, {self.side_dim}), got {tuple(y.shape)}")
         t = code.dither(len(s), self.dim)
-        k = resolve(code, s, t, self.side_scorer(y))
-        z = code.reconstruct(k, t).to(self.log_sigma)
-        return {"x_hat": self.decode(z, y.to(z)), "index": k}
+        cands, weights = resolve_soft(code, s, t, self.side_scorer(y))
+        x_hat = mix_decoded(self.decode_at, code.reconstruct(cands, t[:, None, :]), weights, y)
+        return {"x_hat": x_hat, "index": cands[:, 0]}
+
+    def decode_at(self, z: Tensor, y: Tensor) -> Tensor:
+        """x_hat(z, y) with z and y cast to the codec's dtype and device (the bitstream's latents are float64)."""
+        return self.decode(z.to(self.log_sigma), y.to(self.log_sigma))
 
     def split(self, batch: Tensor) -> tuple[Tensor, Tensor]:
         """(x, y) from a batch (n, dim + side_dim) holding [x, y]; any other shape raises a ValueError."""
