@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -48,6 +48,7 @@ from ibflow.vector import (
     fit_wyner_ziv_coding,
     measure_two_terminal_coding,
     measure_wyner_ziv_coding,
+    rate_without_binning,
 )
 from ibflow.vector.rates import Measurement, batch_measurement, conditional_sandwich_terms, sandwich_terms
 from synthetic.distributed import (
@@ -77,7 +78,7 @@ class DistributedSettings:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=1024, lr=1e-2, schedule="cosine"))
     eval_samples: int = 2**17
     design_samples: int = 2**15
-    sandwich_samples: int = 2**13
+    sandwich_samples: int = 2**14
     contrast: int = 256
     depth: int = 1
     hidden: int = 32
@@ -101,19 +102,30 @@ def _gap(rate: Measurement, per_kl: torch.Tensor, per_d: torch.Tensor, bound_of:
     return rate.value - bound_of(D), float(paired.std() / math.sqrt(len(paired)))
 
 
+C = TypeVar("C", WynerZivFlowCodec, TwoTerminalFlowCodec)
+
+
+def _trained(codec: C, pair: GaussianSideInformation, settings: DistributedSettings, beta: float,
+             progress: bool) -> tuple[C, float, torch.Tensor, torch.Tensor]:
+    """(the codec trained at ``beta`` in eval mode and float64, training seconds, design rows, test rows):
+    the design rows fit the bitstream's codes, the test rows measure; the sandwich draws its own third set."""
+    seed = settings.train.seed
+    t0 = time.perf_counter()
+    train(codec, pair.sample, beta, settings.train, progress=progress)
+    train_seconds = time.perf_counter() - t0
+    codec = codec.eval().double()
+    design = pair.sample(settings.design_samples, seed=10_000 + seed).double()
+    test = pair.sample(settings.eval_samples, seed=20_000 + seed).double()
+    return codec, train_seconds, design, test
+
+
 def wyner_ziv_point(settings: DistributedSettings, beta: float, progress: bool = False) -> dict[str, Any]:
     """Train, code and measure one Wyner-Ziv FlowCodec at ``beta`` (rates in bits in the result)."""
     pair = GaussianSideInformation(settings.rho)
     seed = settings.train.seed
     torch.manual_seed(seed)
-    codec = WynerZivFlowCodec(1, 1, depth=settings.depth, hidden=settings.hidden)
-    t0 = time.perf_counter()
-    train(codec, pair.sample, beta, settings.train, progress=progress)
-    train_seconds = time.perf_counter() - t0
-    codec = codec.eval().double()
-    # three disjoint draws: design rows for the coset code, test rows, sandwich rows
-    design = pair.sample(settings.design_samples, seed=10_000 + seed).double()
-    test = pair.sample(settings.eval_samples, seed=20_000 + seed).double()
+    codec, train_seconds, design, test = _trained(WynerZivFlowCodec(1, 1, depth=settings.depth, hidden=settings.hidden),
+                                                  pair, settings, beta, progress)
     x, y = codec.split(test)
     with torch.no_grad():
         out = codec(test, torch.Generator().manual_seed(seed))
@@ -133,6 +145,7 @@ def wyner_ziv_point(settings: DistributedSettings, beta: float, progress: bool =
 
     code, _ = fit_wyner_ziv_coding(codec, design, beta)
     coded = measure_wyner_ziv_coding(codec, test)
+    unbinned = rate_without_binning(code, codec.latent_mean(codec.split(design)[0]), codec.latent_mean(x))
 
     bound = pair.wyner_ziv_rd
     gap, gap_se = _gap(rate, per_kl, per_d, bound, D)
@@ -169,6 +182,7 @@ def wyner_ziv_point(settings: DistributedSettings, beta: float, progress: bool =
         "rate_operational": coded.rate_operational * BITS,
         "rate_code": coded.rate_code * BITS,
         "rate_slepian_wolf": None if coded.rate_slepian_wolf is None else coded.rate_slepian_wolf * BITS,
+        "rate_without_binning": unbinned * BITS,
         "coset_error_rate": coded.error_rate,
         "distortion_operational": coded.distortion,
         "distortion_operational_correct": coded.distortion_correct,
@@ -206,13 +220,8 @@ def two_terminal_point(settings: DistributedSettings, beta: float, progress: boo
     rho = settings.rho
     seed = settings.train.seed
     torch.manual_seed(seed)
-    codec = TwoTerminalFlowCodec(1, 1, depth=settings.depth, hidden=settings.hidden)
-    t0 = time.perf_counter()
-    train(codec, pair.sample, beta, settings.train, progress=progress)
-    train_seconds = time.perf_counter() - t0
-    codec = codec.eval().double()
-    design = pair.sample(settings.design_samples, seed=10_000 + seed).double()
-    test = pair.sample(settings.eval_samples, seed=20_000 + seed).double()
+    codec, train_seconds, design, test = _trained(TwoTerminalFlowCodec(1, 1, depth=settings.depth, hidden=settings.hidden),
+                                                  pair, settings, beta, progress)
     with torch.no_grad():
         _, z = codec.sample_latent(test, torch.Generator().manual_seed(seed))
         r1, r2 = (r.double() for r in codec.rates_per_sample(z))
@@ -233,6 +242,7 @@ def two_terminal_point(settings: DistributedSettings, beta: float, progress: boo
 
     (first, second), _ = fit_two_terminal_coding(codec, design, beta)
     coded = measure_two_terminal_coding(codec, test)
+    unbinned = rate_without_binning(second, codec.latent_means(design)[1], codec.latent_means(test)[1])
     d_op = coded.distortion
     d_op_hi = [d + Z_95 * s for d, s in zip(coded.distortion, coded.distortion_se)]
     rate_op = sum(coded.rates_operational)
@@ -273,6 +283,7 @@ def two_terminal_point(settings: DistributedSettings, beta: float, progress: boo
         "rate_operational": rate_op * BITS,
         "rates_operational": [r * BITS for r in coded.rates_operational],
         "rates_code": [r * BITS for r in coded.rates_code],
+        "rate_without_binning": [coded.rates_code[0] * BITS, unbinned * BITS],
         "coset_error_rate": coded.error_rate,
         "distortion_operational": list(d_op),
         "bound_operational": bound_op * BITS,
@@ -323,17 +334,19 @@ def _flag(p: dict[str, Any], target: float) -> str:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """One row per point: distortion, E KL, the sandwich, the bitstream, the bound and the gap (bits)."""
+    """One row per point: distortion, E KL, the sandwich, the bound and the gap; then the bitstream: its bits
+    per sample, the Slepian-Wolf rate of its quantizer (SW), the same quantizer's index sent whole (whole),
+    the modulus M, the wrong-coset rate, the decoded distortion and the bound there (bits)."""
     target = report["gap_target_bits"]
     f = format_number
     if report["setting"] == "wyner-ziv":
         head = (f"{'beta':>6} {'D':>7} {'E KL':>7} {'I(X;Z|Y) in':>17} {'R_WZ(D)':>8} {'gap':>7} {'R(D)':>7} | "
-                f"{'bits':>6} {'SW':>6} {'M':>4} {'err':>7} {'D_op':>7} {'R_WZ':>6}  flag")
+                f"{'bits':>6} {'SW':>6} {'whole':>6} {'M':>4} {'err':>7} {'D_op':>7} {'R_WZ':>6}  flag")
         rows = [
             f"{p['beta']:>6g} {f(p['distortion'])} {f(p['rate_kl'], 3):>7} "
             f"[{f(p['mi_lower'], 3)}, {f(p['mi_upper'], 3)}] {f(p['bound'], 3):>8} {f(p['gap'], 4, sign=True):>7} "
             f"{f(p['rate_without_side_information'], 3):>7} | {f(p['rate_operational'], 3):>6} "
-            f"{f(p['rate_slepian_wolf'], 3):>6} {str(p['modulus'] or '-'):>4} {p['coset_error_rate']:>7.4f} "
+            f"{f(p['rate_slepian_wolf'], 3):>6} {f(p['rate_without_binning'], 3):>6} {str(p['modulus'] or '-'):>4} {p['coset_error_rate']:>7.4f} "
             f"{f(p['distortion_operational'])} {f(p['bound_operational'], 3):>6}  {_flag(p, target)}"
             for p in report["points"]
         ]
@@ -423,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-samples", type=int, default=2**17)
     p.add_argument("--design-samples", type=int, default=2**15)
-    p.add_argument("--sandwich-samples", type=int, default=2**13)
+    p.add_argument("--sandwich-samples", type=int, default=2**14)
     p.add_argument("--contrast", type=int, default=256, help="K of the sandwich (K - 1 contrast draws per row)")
     p.add_argument("--depth", type=int, default=1)
     p.add_argument("--hidden", type=int, default=32)

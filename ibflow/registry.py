@@ -19,7 +19,9 @@ T = TypeVar("T")
 CODECS: Registry[Any] = Registry("codec", group="ibflow.codecs")
 """Codecs by name; tags ``"vector"`` (inputs (n, dim), built as ``make(dim, **options)``), ``"image"``
 (inputs (N, C, H, W), ``make(**options)``), ``"jscc"`` (analog codecs over a channel) and ``"distributed"``
-(side information at the decoder: inputs [x, y] of shape (n, dim + side_dim), ``make(dim, side_dim, **options)``)."""
+(several sources coded apart: inputs the sources side by side, built as ``make(dim_a, dim_b, **options)``:
+Wyner-Ziv [x, y] with y at the decoder only, two-terminal [x1, x2] with one encoder each; their
+bitstreams need fitted coset codes, :mod:`ibflow.vector.side_coding`)."""
 
 CHANNELS: Registry[Any] = Registry("channel", group="ibflow.channels")
 """Channels by name, built as ``make(snr_db, **options)``."""

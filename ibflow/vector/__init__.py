@@ -32,6 +32,7 @@ from ibflow.vector.side_coding import (
     fit_wyner_ziv_coding,
     measure_two_terminal_coding,
     measure_wyner_ziv_coding,
+    rate_without_binning,
 )
 from ibflow.vector.wyner_ziv import WynerZivFlowCodec, WynerZivOptions, build_conditional_prior
 
@@ -60,6 +61,7 @@ __all__ = [
     "TwoTerminalCodingMeasurement",
     "fit_two_terminal_coding",
     "measure_two_terminal_coding",
+    "rate_without_binning",
     "TwoTerminalFlowCodec",
     "TwoTerminalOptions",
     "DensityQuadrature",

@@ -26,7 +26,7 @@ another code is refused, never decoded.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -34,7 +34,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ibflow.entropy.categorical import coded_log_pmf, table_digest
+from contracts import BitstreamError
+from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
+from ibflow.entropy.categorical import coded_log_pmf, decode_categorical, encode_categorical, table_digest
+from ibflow.entropy.container import pack, unpack
 
 __all__ = [
     "MATCHED_WIDTH",
@@ -52,6 +55,9 @@ __all__ = [
     "index_log_posterior",
     "resolve",
     "resolve_soft",
+    "conditional_scorer",
+    "encode_stream",
+    "decode_stream",
     "mix_decoded",
     "SOFT_CANDIDATES",
     "symbol_pmf",
@@ -431,3 +437,40 @@ def measure_code(
         n_bytes=n_bytes,
         decoded_exactly=decoded_exactly,
     )
+
+
+def conditional_scorer(log_prob: Callable[[Tensor, Tensor], Tensor], context: Tensor, like: Tensor) -> Scorer:
+    """The :data:`Scorer` of a conditional prior: log_prob(z, context) of every candidate z of each row,
+    that row's ``context`` repeated for its candidates, both cast to ``like``'s dtype and device (a
+    codec's parameter)."""
+
+    @torch.no_grad()
+    def score(z: Tensor, rows: slice) -> Tensor:
+        m, count, d = z.shape
+        ctx = context[rows].repeat_interleave(count, dim=0).to(like)
+        return log_prob(z.reshape(m * count, d).to(like), ctx).double().cpu().reshape(m, count)
+
+    return score
+
+
+def encode_stream(codec_name: str, config: Mapping[str, Any], code: CosetCode, e: Tensor) -> bytes:
+    """One container (:mod:`ibflow.entropy.container`) of the symbols of latents e (n, dims) under ``code``:
+    the dithered indices' symbols ANS-coded under the code's pmf, the code's digest as side information."""
+    k, _ = code.quantize(e, code.dither(len(e), e.shape[1]))
+    s = code.symbol(k).reshape(-1).numpy()
+    payload = words_to_bytes(encode_categorical(s, code.pmf_array))
+    return pack(codec_name, config, (len(e),), s.size, payload, code.digest())
+
+
+def decode_stream(
+    data: bytes, codec_name: str, config: Mapping[str, Any], code: CosetCode, shape: Sequence[int] | None, dims: int
+) -> Tensor:
+    """The symbols (n, dims) that :func:`encode_stream` wrote; a container that is not an intact one of this
+    codec, config, ``shape`` and code raises :class:`contracts.BitstreamError`."""
+    stream = unpack(data, codec_name, config, shape)
+    if stream.side != code.digest():
+        raise BitstreamError("the stream was coded with another coset code (its digest differs)")
+    if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * dims:
+        raise BitstreamError(f"a coset stream has shape (n,) and n * {dims} symbols, got {stream.shape}, {stream.symbols}")
+    n = stream.shape[0]
+    return torch.from_numpy(decode_categorical(bytes_to_words(stream.payload), code.pmf_array, n * dims)).reshape(n, dims)

@@ -37,6 +37,7 @@ __all__ = [
     "TwoTerminalCodingMeasurement",
     "fit_two_terminal_coding",
     "measure_two_terminal_coding",
+    "rate_without_binning",
 ]
 
 WIDTHS = (0.5, 0.71, 1.0, 1.41, 2.0)
@@ -190,3 +191,12 @@ def measure_two_terminal_coding(codec: TwoTerminalFlowCodec, batch: Tensor) -> T
         clipped=rows1.clipped + rows2.clipped,
         decoded_exactly=exact,
     )
+
+
+def rate_without_binning(code: CosetCode, e_design: Tensor, e_test: Tensor) -> float:
+    """What the same quantizer costs with its index sent whole (no binning, no side information used): the
+    mean ideal code length in nats of the test latents' indices at ``code``'s width and dither, under the
+    pmf of the design latents' indices. Binning pays off where the coset code's rate is below this."""
+    whole = design_coset_code(e_design, code.delta, None, code.seed)
+    rows = code_rows(whole, e_test, lambda z, r: torch.zeros(z.shape[:2], dtype=torch.float64))
+    return float(code_length(whole, rows.symbols).mean())

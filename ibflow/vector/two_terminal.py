@@ -10,9 +10,6 @@ import torch
 from torch import Tensor
 
 from contracts import BitstreamError, CodecLoss
-from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
-from ibflow.entropy.categorical import decode_categorical, encode_categorical
-from ibflow.entropy.container import pack, unpack
 from ibflow.checks import check_int
 from ibflow.distortion import get_distortion
 from ibflow.flows.base import FlowSequential, standard_normal_log_prob
@@ -20,7 +17,15 @@ from ibflow.flows.block import BlockDiagonal
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma
 from ibflow.registry import part_name, register_codec
-from ibflow.vector.binning import CosetCode, Scorer, mix_decoded, resolve_soft
+from ibflow.vector.binning import (
+    CosetCode,
+    Scorer,
+    conditional_scorer,
+    decode_stream,
+    encode_stream,
+    mix_decoded,
+    resolve_soft,
+)
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 from ibflow.vector.wyner_ziv import build_conditional_prior, fit_conditional_prior
 
@@ -174,39 +179,18 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
 
     def side_scorer(self, z1_hat: Tensor) -> Scorer:
         """The decoder's score of encoder 2's candidate latents: log p(z2 | z1_hat) of each row."""
-        param = self.log_sigma
-
-        @torch.no_grad()
-        def score(z: Tensor, rows: slice) -> Tensor:
-            m, count, d = z.shape
-            context = z1_hat[rows].repeat_interleave(count, dim=0).to(param)
-            return self.second_prior_log_prob(z.reshape(m * count, d).to(param), context).double().cpu().reshape(m, count)
-
-        return score
-
-    def _stream(self, code: CosetCode, e: Tensor) -> bytes:
-        k, _ = code.quantize(e, code.dither(len(e), e.shape[1]))
-        s = code.symbol(k).reshape(-1).numpy()
-        payload = words_to_bytes(encode_categorical(s, code.pmf_array))
-        return pack(part_name(self), self.config, (len(e),), s.size, payload, code.digest())
+        return conditional_scorer(self.second_prior_log_prob, z1_hat, self.log_sigma)
 
     @torch.no_grad()
     def compress(self, batch: Tensor) -> dict[str, Any]:
         """``{"strings": [encoder 1's container, encoder 2's container], "shape": (n,)}``: each encoder codes its
         own columns of ``batch`` [x1, x2] alone (no coordination), under its code, with the code's digest as
-        side information."""
+        side information (:func:`ibflow.vector.binning.encode_stream`)."""
         first, second = self._checked_codes()
         e1, e2 = self.latent_means(batch)
-        return {"strings": [self._stream(first, e1), self._stream(second, e2)], "shape": (len(batch),)}
-
-    def _symbols(self, data: bytes, code: CosetCode, shape: Sequence[int], dims: int, which: str) -> Tensor:
-        stream = unpack(data, part_name(self), self.config, shape)
-        if stream.side != code.digest():
-            raise BitstreamError(f"{which}'s stream was coded with another code (its digest differs)")
-        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * dims:
-            raise BitstreamError(f"{which}'s stream has shape (n,) and n * {dims} symbols, got {stream.shape}, {stream.symbols}")
-        n = stream.shape[0]
-        return torch.from_numpy(decode_categorical(bytes_to_words(stream.payload), code.pmf_array, n * dims)).reshape(n, dims)
+        name = part_name(self)
+        return {"strings": [encode_stream(name, self.config, first, e1), encode_stream(name, self.config, second, e2)],
+                "shape": (len(batch),)}
 
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Any]:
@@ -217,8 +201,8 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
         first, second = self._checked_codes()
         if isinstance(strings, (bytes, bytearray, str)) or len(strings) != 2:
             raise BitstreamError("a two-terminal stream is two strings, one per encoder")
-        s1 = self._symbols(strings[0], first, shape, self.dim1, "encoder 1")
-        s2 = self._symbols(strings[1], second, shape, self.dim2, "encoder 2")
+        s1 = decode_stream(strings[0], part_name(self), self.config, first, shape, self.dim1)
+        s2 = decode_stream(strings[1], part_name(self), self.config, second, shape, self.dim2)
         if len(s1) != len(s2):
             raise BitstreamError(f"the encoders' streams hold {len(s1)} and {len(s2)} rows")
         t1, t2 = first.dither(len(s1), self.dim1), second.dither(len(s2), self.dim2)

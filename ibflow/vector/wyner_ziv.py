@@ -10,9 +10,6 @@ import torch
 from torch import Tensor
 
 from contracts import BitstreamError, CodecLoss
-from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
-from ibflow.entropy.categorical import decode_categorical, encode_categorical
-from ibflow.entropy.container import pack, unpack_strings
 from ibflow.checks import check_int
 from ibflow.distortion import get_distortion
 from ibflow.flows.base import Flow, FlowSequential, standard_normal_log_prob
@@ -22,7 +19,15 @@ from ibflow.flows.linear import ActNorm, LULinear
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma, fit_affine
 from ibflow.registry import part_name, register_codec
-from ibflow.vector.binning import CosetCode, Scorer, mix_decoded, resolve_soft
+from ibflow.vector.binning import (
+    CosetCode,
+    Scorer,
+    conditional_scorer,
+    decode_stream,
+    encode_stream,
+    mix_decoded,
+    resolve_soft,
+)
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 
 __all__ = ["WynerZivFlowCodec", "WynerZivOptions", "build_conditional_prior", "fit_conditional_prior"]
@@ -202,44 +207,25 @@ class WynerZivFlowCodec(NoisyLatentModule):
     def side_scorer(self, y: Tensor) -> Scorer:
         """The decoder's score of candidate latents: log p(z | y) of each row's y
         (:data:`ibflow.vector.binning.Scorer`)."""
-        param = self.log_sigma
-
-        @torch.no_grad()
-        def score(z: Tensor, rows: slice) -> Tensor:
-            m, count, d = z.shape
-            context = y[rows].repeat_interleave(count, dim=0).to(param)
-            return self.prior_log_prob(z.reshape(m * count, d).to(param), context).double().cpu().reshape(m, count)
-
-        return score
+        return conditional_scorer(self.prior_log_prob, y, self.log_sigma)
 
     @torch.no_grad()
     def compress(self, x: Tensor) -> dict[str, Any]:
         """``{"strings": [container], "shape": (n,)}`` from x (n, dim) alone: the symbols (k - low) mod M of
         the dithered indices k of f(x), ANS-coded under the code's pmf, the code's digest as side
-        information (so that a stream of another code is refused)."""
+        information (so that a stream of another code is refused; :func:`ibflow.vector.binning.encode_stream`)."""
         code = self._code()
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"compress takes x of shape (n, {self.dim}) (the encoder sees x only), got {tuple(x.shape)}")
-        e = self.latent_mean(x)
-        k, _ = code.quantize(e, code.dither(len(e), self.dim))
-        s = code.symbol(k).reshape(-1).numpy()
-        payload = words_to_bytes(encode_categorical(s, code.pmf_array))
-        shape = (int(x.shape[0]),)
-        return {"strings": [pack(part_name(self), self.config, shape, s.size, payload, code.digest())], "shape": shape}
+        return {"strings": [encode_stream(part_name(self), self.config, code, self.latent_mean(x))], "shape": (int(x.shape[0]),)}
 
     @torch.no_grad()
     def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
         """The symbols (n, dim) :meth:`compress` sent; a stream that is not an intact one of this codec,
         config, code and ``shape`` raises :class:`contracts.BitstreamError`."""
-        code = self._code()
-        stream = unpack_strings(strings, part_name(self), self.config, shape)
-        if stream.side != code.digest():
-            raise BitstreamError("the stream was coded with another coset code (its digest differs)")
-        if len(stream.shape) != 1 or stream.symbols != stream.shape[0] * self.dim:
-            raise BitstreamError(f"a Wyner-Ziv stream has shape (n,) and n * {self.dim} symbols, got {stream.shape}, {stream.symbols}")
-        n = stream.shape[0]
-        s = decode_categorical(bytes_to_words(stream.payload), code.pmf_array, n * self.dim)
-        return torch.from_numpy(s).reshape(n, self.dim)
+        if isinstance(strings, (bytes, bytearray, str)) or len(strings) != 1:
+            raise BitstreamError("a Wyner-Ziv stream is one string")
+        return decode_stream(strings[0], part_name(self), self.config, self._code(), shape, self.dim)
 
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int], y: Tensor) -> dict[str, Tensor]:

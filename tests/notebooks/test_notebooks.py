@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
 EXPECTED = {"01_gaussian.py", "02_vector_gaussian.py", "03_mixture.py", "04_mi_estimators.py",
-            "05_fdivergences.py", "06_claims.py"}
+            "05_fdivergences.py", "06_claims.py", "07_distributed.py"}
 # Quick-mode executions that went above 30 s on the shared 2-core development CPU (kernel start
 # included) carry the slow marker: 06 took 14-33 s depending on the load; the others took 8-20 s.
 SLOW = {"06_claims.py"}

@@ -28,6 +28,7 @@ from ibflow.vector.binning import (
 from ibflow.vector.rates import conditional_sandwich_terms
 from synthetic.distributed import wz_gaussian_test_channel
 from synthetic.sources import GaussianSideInformation
+from tests.ibflow.vector.test_wyner_ziv import _linear_gaussian_codec
 
 
 def _uniform(modulus: int | None, low: int, high: int, delta: float = 0.5, seed: int = 0) -> CosetCode:
@@ -116,15 +117,10 @@ def test_resolve_picks_the_highest_scoring_member() -> None:
 
 
 def _linear_codec(rho: float, a: float = 1.0, sigma: float = 0.3) -> WynerZivFlowCodec:
-    """f(x) = a x, the exact prior p(z|y) = N(a rho y, a^2 (1 - rho^2) + sigma^2), decoder fitted by least squares."""
-    codec = WynerZivFlowCodec(1, 1, sigma=sigma, depth=1, hidden=8, spline_bins=None).double()
-    (encoder,) = codec.encoder
+    """The exact linear-Gaussian codec of test_wyner_ziv.py (f(x) = a x, the true p(z|y)), in float64,
+    its decoder fitted by least squares on 50,000 rows."""
+    codec = _linear_gaussian_codec(a, sigma, rho).double()
     with torch.no_grad():
-        encoder.bias.zero_()
-        encoder.log_scale.fill_(math.log(a))
-        encoder.initialized.fill_(True)
-        variance = a * a * (1 - rho * rho) + sigma * sigma
-        codec.prior[0].set_affine(torch.tensor([[a * rho]]), torch.zeros(1), torch.tensor([0.5 * math.log(variance)]))
         x, y = codec.split(GaussianSideInformation(rho).sample(50_000, seed=5).double())
         _, z = codec.sample_latent(x, torch.Generator().manual_seed(6))
         codec.fit_decoder(x, z, y)
@@ -208,3 +204,32 @@ def test_the_conditional_sandwich_brackets_the_closed_form_rate(a: float, sigma:
     # and they are informative where I << log K: within 0.05 nats + 4 SE of the truth for these rates
     if truth < 2.0:
         assert float(up.mean()) - float(lo.mean()) < 0.1 + 4 * (se_lo + se_up), (float(lo.mean()), float(up.mean()), truth)
+
+
+@given(low=st.integers(-30, 0), span=st.integers(3, 40), modulus=st.integers(1, 40), seed=st.integers(0, 999))
+def test_the_decoders_belief_is_a_distribution_over_distinct_members_best_first(low: int, span: int, modulus: int, seed: int) -> None:
+    from ibflow.vector.binning import SOFT_CANDIDATES, resolve_soft
+
+    high = low + span
+    modulus = min(modulus, span)
+    code = _uniform(modulus, low, high)
+    gen = torch.Generator().manual_seed(seed)
+    k = torch.randint(low, high + 1, (30, 1), generator=gen)
+    s, t = code.symbol(k), code.dither(30, 1)
+    centre = torch.randn(30, 1, generator=gen, dtype=torch.float64) * span * code.delta / 4
+
+    def score(z: torch.Tensor, rows: slice) -> torch.Tensor:
+        return -((z - centre[rows][:, None, :]) ** 2).sum(-1)
+
+    cands, weights = resolve_soft(code, s, t, score)
+    assert cands.shape[1] == weights.shape[1] <= SOFT_CANDIDATES
+    assert torch.allclose(weights.sum(1), torch.ones(30, dtype=torch.float64)) and bool((weights >= 0).all())
+    assert torch.equal(code.symbol(cands), s[:, None, :].expand_as(cands))
+    for row in range(30):
+        live = cands[row, weights[row] > 0, 0].tolist()
+        assert len(set(live)) == len(live)  # no member counted twice (the padding is masked)
+    # the first is the best: it is what resolve returns, and no member of the coset scores higher
+    assert torch.equal(cands[:, 0], resolve(code, s, t, score))
+    every = code.candidates(s)
+    best = score(code.reconstruct(every, t[:, None, :]), slice(0, 30)).max(1).values
+    assert torch.allclose(score(code.reconstruct(cands[:, :1], t[:, None, :]), slice(0, 30))[:, 0], best)
