@@ -88,8 +88,9 @@ class CosetCode:
         >>> k = torch.tensor([[-3], [1], [5]])
         >>> code.symbol(k).tolist(), code.alphabet
         ([[3], [3], [3]], 4)
-        >>> code.candidates(torch.tensor([[3]]))[0, :, 0].tolist()  # every index = 3 (mod 4) in range
-        [-7, -3, 1, 5, 9]
+        >>> s = torch.tensor([[3]])
+        >>> code.candidates(s)[0, :, 0].tolist(), code.candidates_valid(s)[0].tolist()  # every index = 3 (mod 4)
+        ([-7, -3, 1, 5, 9, 9], [True, True, True, True, True, False])
     """
 
     delta: float
