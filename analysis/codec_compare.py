@@ -28,7 +28,7 @@ import torch
 from analysis.cells import Cells, plot_cells, quantization_cells, view_box
 from analysis.cli import json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed
 from analysis.measure import draw, source_parameters, source_variances
-from analysis.parallel import run_tasks
+from analysis.parallel import check_scheduler, run_tasks
 from analysis.plots import palette, styled_figure
 from analysis.rd_gap import SweepSettings, checked_vector_codec, measure_trained, train_point
 from analysis.rd_summary import BITS, betas_for_rates, summarize_curve
@@ -113,13 +113,13 @@ def _tasks(settings: CompareSettings, cells_box: tuple[float, ...] | None) -> li
 
 
 def run_compare(
-    settings: CompareSettings, jobs: int = 1, progress: bool = True, cells: bool = False
+    settings: CompareSettings, jobs: int = 1, progress: bool = True, cells: bool = False, scheduler: str | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Cells], bool]:
     """Every (codec, beta): returns (points sorted by codec and beta, cells by codec, interrupted)."""
     source = get_source(settings.sweep.source, **settings.sweep.params)
     box = view_box(source) if cells else None
     results, interrupted = run_tasks(compare_task, _tasks(settings, box), jobs, progress, desc="codecs x betas",
-                                     inline_extra=(progress,))
+                                     inline_extra=(progress,), scheduler=scheduler)
     order = {c: i for i, c in enumerate(settings.codecs)}
     points = sorted((p for r in results for p in r["points"]), key=lambda p: (order.get(p["codec"], 99), p["beta"]))
     all_cells: dict[str, Cells] = {}
@@ -266,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="2-D sources: draw every codec's quantization cells at the middle beta here")
     ev.add_argument("--quick", action="store_true", help="small settings for a smoke run")
     ev.add_argument("--jobs", type=int, default=None, help="tasks in parallel (default: CPU count, max 4)")
+    ev.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
     ev.add_argument("--no-progress", action="store_true")
     p.set_defaults(source_flags=source_flags)
     return p
@@ -286,6 +287,8 @@ def _settings(args: argparse.Namespace) -> tuple[Source, CompareSettings]:
     require_seed("--seed", args.seed)
     if args.jobs is not None:
         require_at_least("--jobs", args.jobs, 1)
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
     if len(set(args.codecs)) != len(args.codecs):
         raise ValueError(f"--codecs names a codec twice: {args.codecs}")
     options = dict(args.codec_options or {})
@@ -335,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser, argv, _settings, output_paths=lambda a, s: {"--json": a.json, "--plot": a.plot, "--cells": a.cells})
     n_tasks = len(_tasks(settings, None))
     jobs = args.jobs if args.jobs is not None else min(4, mp.cpu_count(), n_tasks)
-    points, cells, interrupted = run_compare(settings, jobs=jobs, progress=not args.no_progress, cells=args.cells is not None)
+    points, cells, interrupted = run_compare(settings, jobs=jobs, progress=not args.no_progress, cells=args.cells is not None,
+                                             scheduler=args.scheduler)
     runtime = time.perf_counter() - start
     summary = summarize(points, source, settings.codecs)
     print(f"\nsource {args.source} {source_parameters(source)}  dim {source.dim}  unit: bits per sample, real bytes "
@@ -346,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r, b in summary["best_at_rate"].items():
         print(f"closest to R(D) at {r} bits: {b['codec']}, {b['gap_bits']:+.4f} bits ({b['gap_bits_per_dim']:+.4f} per dim)")
     n_viol = sum(bool(p["violations"]) for p in points)
-    print(f"violations: {n_viol}; runtime {runtime:.1f} s on {jobs} process(es)")
+    where = f"the cluster at {args.scheduler}" if args.scheduler else f"{jobs} process(es)"
+    print(f"violations: {n_viol}; runtime {runtime:.1f} s on {where}")
     for p in points:
         for v in p["violations"]:
             print(f"VIOLATION {p['codec']} at beta={p['beta']:g}: {v}", file=sys.stderr)

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import torch
 
 from analysis.cli import parse_study_args, require_at_least, require_seed
-from analysis.parallel import run_tasks
+from analysis.parallel import check_scheduler, run_tasks
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts.stats import Z_95
@@ -310,11 +310,12 @@ def run_point(settings: DistributedSettings, beta: float, progress: bool = False
     return two_terminal_point(settings, beta, progress)
 
 
-def run_study(settings: DistributedSettings, jobs: int = 1, progress: bool = True) -> dict[str, Any]:
-    """Every beta's point (sorted by beta) in the report layout of the issue (rates in bits)."""
+def run_study(settings: DistributedSettings, jobs: int = 1, progress: bool = True, scheduler: str | None = None) -> dict[str, Any]:
+    """Every beta's point (sorted by beta) in the report layout of the issue (rates in bits); on the Dask
+    cluster at ``scheduler`` if given (:func:`analysis.parallel.run_tasks`)."""
     t0 = time.perf_counter()
     points, interrupted = run_tasks(run_point, [(settings, b) for b in settings.betas], jobs, progress,
-                                    desc=settings.setting, inline_extra=(False,))
+                                    desc=settings.setting, inline_extra=(False,), scheduler=scheduler)
     points = sorted(points, key=lambda p: p["beta"])
     return study_report({
         "setting": settings.setting,
@@ -441,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=1)
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
     p.add_argument("--json", nargs="?", const="", default=None, metavar="PATH")
     p.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH")
     p.add_argument("--no-progress", action="store_true")
@@ -458,6 +460,8 @@ def _settings(args: argparse.Namespace) -> DistributedSettings:
                              ("--depth", args.depth, 1), ("--hidden", args.hidden, 1), ("--jobs", args.jobs, 1)):
         require_at_least(name, value, low)
     require_seed("--seed", args.seed)
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise ValueError(f"--lr must be finite and > 0, got {args.lr}")
     return DistributedSettings(
@@ -482,7 +486,7 @@ def _output_paths(args: argparse.Namespace, settings: DistributedSettings) -> di
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the study; exit 0, 1 on a violation, 2 on bad arguments."""
     args, settings = parse_study_args(build_parser(), argv, _settings, output_paths=_output_paths)
-    report = run_study(settings, jobs=args.jobs, progress=not args.no_progress)
+    report = run_study(settings, jobs=args.jobs, progress=not args.no_progress, scheduler=args.scheduler)
     print(f"\n{settings.setting}: jointly Gaussian pair, unit variances, rho = {settings.rho:g}. Rates in bits per "
           f"sample{' (sum over both encoders)' if settings.setting == 'two-terminal' else ''}; "
           f"target gap {report['gap_target_bits']:g} bit.")

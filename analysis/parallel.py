@@ -1,9 +1,14 @@
-"""Run independent tasks in this process or in spawned worker processes, with a progress bar and a
-clean Ctrl-C (the finished results are kept, the running workers are stopped)."""
+"""Run independent tasks in this process, in spawned worker processes, or on a Dask distributed cluster,
+with a progress bar and a clean Ctrl-C (the finished results are kept, the running workers are stopped).
+
+Every task is seeded and independent, so where it runs changes no result: a sweep gives the same JSON
+on one process, on a local pool and on a cluster (``tests/analysis/test_parallel.py`` checks it on a
+``LocalCluster``)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 import signal
 import sys
 import threading
@@ -12,7 +17,39 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-__all__ = ["run_tasks"]
+__all__ = ["run_tasks", "check_scheduler", "SCHEDULER_PATTERN"]
+
+SCHEDULER_PATTERN = re.compile(r"^(tcp|tls|ucx|ws|wss)://[^\s/:]+:\d{1,5}$")
+"""A Dask scheduler address: PROTOCOL://HOST:PORT."""
+
+
+def check_scheduler(address: str, connect: bool = True, timeout_s: float = 10.0) -> str:
+    """``address`` if it is a Dask scheduler address (``tcp://HOST:PORT``) and, with ``connect``, a
+    scheduler answers there within ``timeout_s``; else a ValueError naming ``--scheduler``, so a CLI
+    refuses it before any work (exit 2).
+
+    Example:
+        >>> check_scheduler("tcp://10.0.0.5:8786", connect=False)
+        'tcp://10.0.0.5:8786'
+        >>> check_scheduler("10.0.0.5:8786", connect=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: --scheduler must be a Dask scheduler address PROTOCOL://HOST:PORT (e.g. tcp://10.0.0.5:8786), got '10.0.0.5:8786'
+    """
+    if not isinstance(address, str) or not SCHEDULER_PATTERN.match(address):
+        raise ValueError(
+            f"--scheduler must be a Dask scheduler address PROTOCOL://HOST:PORT (e.g. tcp://10.0.0.5:8786), got {address!r}"
+        )
+    if connect:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ValueError("--scheduler needs Dask distributed: pip install -e '.[cluster]'") from None
+        try:
+            Client(address, timeout=timeout_s, set_as_default=False).close()
+        except (OSError, TimeoutError) as e:
+            raise ValueError(f"--scheduler: no Dask scheduler answers at {address} within {timeout_s:g} s ({e})") from None
+    return address
 
 
 def _init_worker() -> None:
@@ -56,6 +93,7 @@ def run_tasks(
     desc: str = "tasks",
     inline_extra: tuple = (),
     on_result: Callable[[Any], None] | None = None,
+    scheduler: str | None = None,
 ) -> tuple[list[Any], bool]:
     """``fn(*task)`` for every task; returns (results in completion order, interrupted).
 
@@ -64,6 +102,10 @@ def run_tasks(
     (e.g. a flag that turns on nested progress bars, which would garble output from workers).
     ``on_result(result)`` is called in this process as each result arrives, before the next is
     awaited (e.g. to write it to a log, so that it survives whatever happens later).
+
+    With ``scheduler`` (a Dask scheduler address, :func:`check_scheduler`) the tasks go to that cluster
+    instead (``jobs`` is then the cluster's business): one future per task, results taken as they
+    complete; an error or Ctrl-C cancels the futures not finished.
 
     A KeyboardInterrupt (Ctrl-C) cancels the tasks not started, terminates the workers running
     others, and returns the results finished so far with ``interrupted=True``. Any other error (of a
@@ -88,7 +130,9 @@ def run_tasks(
 
     bar = tqdm(total=len(tasks), desc=desc, disable=not progress)
     try:
-        if jobs <= 1:
+        if scheduler is not None:
+            _run_on_cluster(fn, tasks, scheduler, finished)
+        elif jobs <= 1:
             for t in tasks:
                 finished(fn(*t, *inline_extra))
         elif tasks:
@@ -114,3 +158,19 @@ def run_tasks(
     finally:
         bar.close()
     return results, interrupted
+
+
+def _run_on_cluster(fn: Callable[..., Any], tasks: Sequence[tuple], scheduler: str, finished: Callable[[Any], None]) -> None:
+    """Submit every task to the Dask scheduler and hand each result to ``finished`` as it completes."""
+    from distributed import Client, as_completed
+
+    client = Client(scheduler, set_as_default=False)
+    futures = [client.submit(fn, *t, pure=False) for t in tasks]
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            finished(future.result())  # a failed task raises its own error here
+    except BaseException:
+        client.cancel(futures)
+        raise
+    finally:
+        client.close()

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from analysis.measure import OPERATIONAL_FIELDS, draw, measure_operational, measure_point, source_parameters, source_variances
-from analysis.parallel import run_tasks
+from analysis.parallel import check_scheduler, run_tasks
 from analysis.points_log import LoggedPoints, PointsLog, open_study_log, points_log_path, settings_hash
 from analysis.cli import (
     json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed,
@@ -203,7 +203,7 @@ def point_settings_hash(settings: SweepSettings) -> str:
 
 def run_sweep(
     settings: SweepSettings, jobs: int = 1, progress: bool = True,
-    points_log: PointsLog | None = None, logged: LoggedPoints | None = None,
+    points_log: PointsLog | None = None, logged: LoggedPoints | None = None, scheduler: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Train and measure every beta; returns (points sorted by beta, interrupted). Ctrl-C stops
     cleanly and returns what was finished.
@@ -220,7 +220,7 @@ def run_sweep(
             kept.append(point)
     on_result = None if points_log is None else (lambda p: points_log.append(p["beta"], p))
     points, interrupted = run_tasks(run_point, tasks, jobs, progress, desc="sweep", inline_extra=(progress,),
-                                    on_result=on_result)
+                                    on_result=on_result, scheduler=scheduler)
     return sorted(kept + points, key=lambda p: p["beta"]), interrupted
 
 
@@ -409,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quick", action="store_true", help="small settings for a smoke run")
     ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ev.add_argument("--jobs", type=int, default=None, help="sweep points trained in parallel (default: CPU count, max 4)")
+    ev.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     ev.add_argument("--resume", action="store_true",
                     help="continue an interrupted or failed run: rerun with the same arguments and --resume, and only "
@@ -431,6 +432,10 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
     require_seed("--seed", args.seed)
     if args.jobs is not None:
         require_at_least("--jobs", args.jobs, 1)
+    if args.scheduler is not None:
+        if args.device == "cuda":
+            raise ValueError("--scheduler runs on the cluster's workers: leave --device at cpu")
+        check_scheduler(args.scheduler)
     betas = args.betas or default_betas(source)
     if any(not (b > 0 and math.isfinite(b)) for b in betas):
         raise ValueError(f"--betas must all be finite and > 0, got {betas}")
@@ -508,8 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = points_log_path(args.json, settings.checkpoint_dir)
     points_log, logged = open_study_log(parser, log_path, point_settings_hash(settings), args.resume, "--json or --checkpoint-dir")
     points, interrupted = run_sweep(settings, jobs=jobs, progress=not args.no_progress, points_log=points_log,
-                                    logged=logged)
+                                    logged=logged, scheduler=args.scheduler)
     runtime = time.perf_counter() - start
+    where = f"the cluster at {args.scheduler}" if args.scheduler else f"{jobs} process(es)"
     exact = all(p.get("rd_lower") == p.get("rd_upper") for p in points if "error" not in p)
     codec_note = "" if settings.codec == "flowcodec" else f"  codec {settings.codec}"
     print(f"\nsource {args.source} {source_parameters(source)}  dim {source.dim}{codec_note}  unit: bits per sample "
@@ -521,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         worst = max(p["gap"] for p in good)
         which = "E KL" if "rate_kl" in good[0] else "operational rate"
         print(f"\nmax gap {which} - R(D): {worst:.4f} bits (target {GAP_TARGET_BITS}); violations: {n_viol}; "
-              f"runtime {runtime:.1f} s on {jobs} process(es)")
+              f"runtime {runtime:.1f} s on {where}")
     for p in points:
         for v in p["violations"]:
             print(f"VIOLATION at beta={p['beta']:g}: {v}", file=sys.stderr)
