@@ -31,6 +31,7 @@ from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts import CodingPreparedCodec, FittedCodec, add_option_flags, make_options
 from ibflow import CODECS, FlowCodec, TrainConfig, TrainingDiverged, get_codec, train
+from ibflow.vector.batched import BatchedFlowCodec, can_batch
 from synthetic import SOURCES, Source, get_source
 from synthetic.sources.empirical import EmpiricalSource
 
@@ -65,6 +66,7 @@ class SweepSettings:
     checkpoint_dir: str | None = None
     seed: int = 0
     fit_samples: int = 131_072
+    batched: bool = False  # train the betas together where they can be (ibflow.vector.batched)
 
 
 def default_betas(source: Source) -> list[float]:
@@ -160,6 +162,30 @@ def train_point(settings: SweepSettings, beta: float, progress: bool = False) ->
     return TrainedPoint(codec.cpu(), source, fit_seconds, train_seconds)
 
 
+def train_batched(settings: SweepSettings, betas: Sequence[float], progress: bool = False) -> tuple[dict[float, TrainedPoint], list[float]]:
+    """Train the ``betas``' codecs together (:class:`ibflow.vector.batched.BatchedFlowCodec`) where they can
+    be: 1-D FlowCodecs on the CPU, without per-point checkpoints. Returns (the trained points by beta, the
+    betas left to train one by one: all of them where batching does not apply or the batched run
+    diverged, so that each then diverges, or not, on its own). Each point's ``train_seconds`` is its share
+    of the batched run's."""
+    if not betas or settings.train is None or settings.checkpoint_dir is not None or settings.device != "cpu":
+        return {}, list(betas)
+    source = get_source(settings.source, **settings.params)
+    codecs = []
+    for beta in betas:
+        torch.manual_seed(settings.seed)  # as train_point seeds each point's codec
+        codecs.append(build_codec(settings.codec, source.dim, settings.codec_options, beta=beta))
+    if not can_batch(codecs):
+        return {}, list(betas)
+    batched = BatchedFlowCodec(codecs, betas)  # type: ignore[arg-type]
+    sample = lambda n, seed: draw(source, n, seed)  # noqa: E731
+    try:
+        seconds = train(batched, sample, 1.0, settings.train, progress=progress).seconds
+    except TrainingDiverged:
+        return {}, list(betas)
+    return {b: TrainedPoint(c, source, 0.0, seconds / len(betas)) for b, c in zip(betas, batched.unstack())}, []
+
+
 def measure_trained(settings: SweepSettings, beta: float, trained: TrainedPoint, name: str | None = None) -> dict[str, Any]:
     """Measure a trained codec: a FlowCodec with :func:`analysis.measure.measure_point` (and, where it
     codes its own way, its own bytes as the operational rate), any other codec with
@@ -197,7 +223,8 @@ def run_point(settings: SweepSettings, beta: float, progress: bool = False) -> d
 def point_settings_hash(settings: SweepSettings) -> str:
     """The hash a sweep's points are logged under: every setting that determines a point, so not the
     list of betas (each point's key) or the checkpoint directory (where it is saved)."""
-    determining = {k: v for k, v in asdict(settings).items() if k not in ("betas", "checkpoint_dir")}
+    # batched training follows the separate runs up to rounding: a log of either serves both
+    determining = {k: v for k, v in asdict(settings).items() if k not in ("betas", "checkpoint_dir", "batched")}
     return settings_hash("rd_gap", determining)
 
 
@@ -219,9 +246,19 @@ def run_sweep(
         else:
             kept.append(point)
     on_result = None if points_log is None else (lambda p: points_log.append(p["beta"], p))
-    points, interrupted = run_tasks(run_point, tasks, jobs, progress, desc="sweep", inline_extra=(progress,),
-                                    on_result=on_result, scheduler=scheduler)
-    return sorted(kept + points, key=lambda p: p["beta"]), interrupted
+    measured: list[dict[str, Any]] = []
+    interrupted = False
+    if settings.batched and tasks:
+        trained, rest = train_batched(settings, [beta for _, beta in tasks], progress)
+        measure_tasks = [(settings, beta, trained[beta]) for _, beta in tasks if beta in trained]
+        measured, interrupted = run_tasks(measure_trained, measure_tasks, jobs, progress, desc="measure",
+                                          on_result=on_result, scheduler=scheduler)
+        tasks = [(settings, beta) for beta in rest]
+    points: list[dict[str, Any]] = []
+    if tasks and not interrupted:
+        points, interrupted = run_tasks(run_point, tasks, jobs, progress, desc="sweep", inline_extra=(progress,),
+                                        on_result=on_result, scheduler=scheduler)
+    return sorted(kept + measured + points, key=lambda p: p["beta"]), interrupted
 
 
 def _rows(points: Sequence[dict[str, Any]], exact_rd: bool, row: Any) -> list[str]:
@@ -409,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quick", action="store_true", help="small settings for a smoke run")
     ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ev.add_argument("--jobs", type=int, default=None, help="sweep points trained in parallel (default: CPU count, max 4)")
+    ev.add_argument("--batched", action="store_true",
+                    help="train every beta's codec together in one batched model (1-D FlowCodecs on the CPU without "
+                    "--checkpoint-dir; others train one by one), then measure the points in parallel")
     ev.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     ev.add_argument("--resume", action="store_true",
@@ -469,6 +509,7 @@ def _settings(args: argparse.Namespace, source: Source) -> SweepSettings:
         checkpoint_dir=args.checkpoint_dir,
         seed=args.seed,
         fit_samples=args.fit_samples,
+        batched=args.batched,
     )
 
 

@@ -3,6 +3,7 @@ entropy-constrained vector, scalar and trellis-coded quantizers, the best-ECSQ r
 rate measurements, the Wyner-Ziv FlowCodec (side information at the decoder) and the two-terminal
 FlowCodec (two sources encoded separately, decoded jointly)."""
 
+from ibflow.vector.batched import BatchedFlowCodec, GroupedDecoder, can_batch
 from ibflow.vector.binning import CosetCode, CosetMeasurement, CosetTrial
 from ibflow.vector.codec import FlowCodec, FlowCodecOptions, LearnedDecoder
 from ibflow.vector.dithered import DitheredFlowCodec
@@ -52,6 +53,9 @@ __all__ = [
     "WynerZivFlowCodec",
     "WynerZivOptions",
     "build_conditional_prior",
+    "BatchedFlowCodec",
+    "GroupedDecoder",
+    "can_batch",
     "CosetCode",
     "CosetMeasurement",
     "CosetTrial",

@@ -1,0 +1,115 @@
+"""Speed of the main sweeps against a baseline commit, side by side in one run (ratios, not absolute times).
+
+For each case (the README's default run, gaussian-vector, mixture; the 1-D ones also with this
+checkout's ``--batched``) ``python -m analysis.rd_gap`` runs in this checkout and in a git worktree of
+the baseline commit (default 2b0e613, the main of issue 18's
+filing), alternately, ``--repeats`` times each, with the same interpreter. A run's wall time is the
+whole process (imports, worker start-up, training, measurement). The report gives each side's median,
+the ratio now / baseline, and each side's accuracy from its JSON (worst E KL - R(D), violations), so a
+speed-up that costs accuracy shows.
+
+    python benchmarks/bench_speed.py              # ~10 min on 2 cores -> benchmarks/results/speed.json
+    python benchmarks/bench_speed.py --cases gaussian --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "speed.json"
+BASELINE = "2b0e613"
+# name -> (the arguments both sides run, what this checkout adds: options the baseline does not have)
+CASES: dict[str, tuple[list[str], list[str]]] = {
+    "gaussian": (["--source", "gaussian"], []),  # the README's main job
+    "gaussian --batched": (["--source", "gaussian"], ["--batched"]),
+    "gaussian-vector": (["--source", "gaussian-vector"], []),
+    "mixture": (["--source", "mixture"], []),
+    "mixture --batched": (["--source", "mixture"], ["--batched"]),
+}
+
+
+def worktree(commit: str, where: Path) -> Path:
+    """A detached git worktree of ``commit`` at ``where`` (reused if it is already there)."""
+    if not (where / ".git").exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), commit],
+                       check=True, capture_output=True)
+    return where
+
+
+def timed_run(tree: Path, argv: list[str], json_path: Path) -> dict[str, Any]:
+    """Run rd_gap in ``tree`` (its own packages first on the path); wall time and accuracy."""
+    cmd = [sys.executable, "-m", "analysis.rd_gap", *argv, "--no-progress", "--json", str(json_path)]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(cmd)} in {tree} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    points = json.loads(json_path.read_text())["points"]
+    good = [p for p in points if "error" not in p]
+    return {
+        "wall_s": round(wall, 2),
+        "exit_status": proc.returncode,
+        "max_gap_bits": max(p["gap"] for p in good),
+        "max_abs_gap_bits": max(abs(p["gap"]) for p in good),
+        "violations": sum(bool(p["violations"]) for p in points),
+        "points": len(points),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--baseline", default=BASELINE)
+    args = p.parse_args()
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, check=True).stdout.strip())
+    base_tree = worktree(args.baseline, Path(tempfile.gettempdir()) / f"ibflow-baseline-{args.baseline}")
+    report: dict[str, Any] = {
+        "unit": "seconds (wall, whole process) and bits",
+        "now": head + ("+uncommitted" if dirty else ""),
+        "baseline": args.baseline,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "date": time.strftime("%Y-%m-%d"),
+        "cases": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.cases:
+            runs: dict[str, list[dict[str, Any]]] = {"now": [], "baseline": []}
+            for r in range(args.repeats):
+                # alternate the two sides so that a change in the machine's load falls on both
+                both, extra = CASES[name]
+                for side, tree, argv in (("baseline", base_tree, both), ("now", ROOT, both + extra)):
+                    result = timed_run(tree, argv, Path(tmp) / f"{name.replace(' ', '_')}-{side}-{r}.json")
+                    runs[side].append(result)
+                    print(f"{name:>16} {side:>8}: {result['wall_s']:7.1f} s, max gap {result['max_gap_bits']:+.4f} bits, "
+                          f"{result['violations']} violations", flush=True)
+            now = statistics.median(x["wall_s"] for x in runs["now"])
+            base = statistics.median(x["wall_s"] for x in runs["baseline"])
+            report["cases"][name] = {
+                "argv": CASES[name][0], "now_extra_argv": CASES[name][1], "now_s": now, "baseline_s": base, "ratio": round(now / base, 3), "runs": runs,
+            }
+            print(f"{name:>16}: {now:.1f} s against {base:.1f} s, ratio {now / base:.2f}", flush=True)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
