@@ -33,7 +33,7 @@ BASELINE = "2b0e613"
 CASES: dict[str, tuple[list[str], list[str]]] = {
     "gaussian": (["--source", "gaussian"], []),  # the README's main job
     "gaussian --batched": (["--source", "gaussian"], ["--batched"]),
-    "gaussian-vector": (["--source", "gaussian-vector"], []),
+    "gaussian-vector": (["--source", "gaussian-vector", "--variances", "4", "1", "0.25", "0.0625"], []),
     "mixture": (["--source", "mixture"], []),
     "mixture --batched": (["--source", "mixture"], ["--batched"]),
 }
@@ -81,13 +81,14 @@ def main() -> None:
     dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True, check=True).stdout.strip())
     base_tree = worktree(args.baseline, Path(tempfile.gettempdir()) / f"ibflow-baseline-{args.baseline}")
+    previous = json.loads(OUT.read_text()).get("cases", {}) if OUT.exists() else {}
     report: dict[str, Any] = {
         "unit": "seconds (wall, whole process) and bits",
         "now": head + ("+uncommitted" if dirty else ""),
         "baseline": args.baseline,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
         "date": time.strftime("%Y-%m-%d"),
-        "cases": {},
+        "cases": previous,  # the cases not run now keep their last figures (each case says its commits)
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
@@ -103,9 +104,12 @@ def main() -> None:
             now = statistics.median(x["wall_s"] for x in runs["now"])
             base = statistics.median(x["wall_s"] for x in runs["baseline"])
             report["cases"][name] = {
+                "now": report["now"], "baseline": args.baseline, "date": report["date"],
                 "argv": CASES[name][0], "now_extra_argv": CASES[name][1], "now_s": now, "baseline_s": base, "ratio": round(now / base, 3), "runs": runs,
             }
             print(f"{name:>16}: {now:.1f} s against {base:.1f} s, ratio {now / base:.2f}", flush=True)
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            OUT.write_text(json.dumps(report, indent=1) + "\n")  # each case as it finishes
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {OUT}")
