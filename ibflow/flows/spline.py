@@ -284,6 +284,11 @@ class ElementwiseSpline(Flow):
             min_derivative=self.min_derivative,
         )
 
+    def elementwise(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(y, log dy/dx) with the log-derivative kept per feature, shape (n, features): what
+        :meth:`forward` sums over features (e.g. for features that are separate models side by side)."""
+        return self._spline(x, inverse=False)
+
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         y, log_derivative = self._spline(x, inverse=False)
         return y, log_derivative.sum(dim=1)

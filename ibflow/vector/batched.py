@@ -78,7 +78,7 @@ def _column_forward(flow: FlowSequential, x: Tensor) -> tuple[Tensor, Tensor]:
             logdet = logdet + layer.log_scale
         else:
             assert isinstance(layer, ElementwiseSpline)
-            x, ld = layer._spline(x, inverse=False)
+            x, ld = layer.elementwise(x)
             logdet = logdet + ld
     return x, logdet
 
