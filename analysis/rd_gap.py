@@ -186,6 +186,18 @@ def train_batched(settings: SweepSettings, betas: Sequence[float], progress: boo
     return {b: TrainedPoint(c, source, 0.0, seconds / len(betas)) for b, c in zip(betas, batched.unstack())}, []
 
 
+def run_group(settings: SweepSettings, betas: Sequence[float], progress: bool = False) -> list[dict[str, Any]]:
+    """Train ``betas``' codecs together where they can be (:func:`train_batched`), the others one by one,
+    and measure every point: one worker's share of a ``--batched`` sweep."""
+    if mp.parent_process() is not None:
+        # a worker beside others: the batched tensors are large enough for torch's intra-op threads, and
+        # workers x threads beyond the cores spin against each other (measured: 3x slower on 2 cores)
+        torch.set_num_threads(1)
+    trained, rest = train_batched(settings, betas, progress)
+    points = [measure_trained(settings, beta, trained[beta]) for beta in betas if beta in trained]
+    return points + [run_point(settings, beta, progress) for beta in rest]
+
+
 def measure_trained(settings: SweepSettings, beta: float, trained: TrainedPoint, name: str | None = None) -> dict[str, Any]:
     """Measure a trained codec: a FlowCodec with :func:`analysis.measure.measure_point` (and, where it
     codes its own way, its own bytes as the operational rate), any other codec with
@@ -246,19 +258,18 @@ def run_sweep(
         else:
             kept.append(point)
     on_result = None if points_log is None else (lambda p: points_log.append(p["beta"], p))
-    measured: list[dict[str, Any]] = []
-    interrupted = False
     if settings.batched and tasks:
-        trained, rest = train_batched(settings, [beta for _, beta in tasks], progress)
-        measure_tasks = [(settings, beta, trained[beta]) for _, beta in tasks if beta in trained]
-        measured, interrupted = run_tasks(measure_trained, measure_tasks, jobs, progress, desc="measure",
-                                          on_result=on_result, scheduler=scheduler)
-        tasks = [(settings, beta) for beta in rest]
-    points: list[dict[str, Any]] = []
-    if tasks and not interrupted:
+        # one group of betas per worker (every jobs-th beta), each trained together and measured there
+        betas = [beta for _, beta in tasks]
+        groups = [betas[i::jobs] for i in range(min(jobs, len(betas)))] if scheduler is None else [[b] for b in betas]
+        on_group = None if on_result is None else (lambda ps: [on_result(p) for p in ps])
+        results, interrupted = run_tasks(run_group, [(settings, g) for g in groups], jobs, progress, desc="sweep",
+                                         inline_extra=(progress,), on_result=on_group, scheduler=scheduler)
+        points = [p for group in results for p in group]
+    else:
         points, interrupted = run_tasks(run_point, tasks, jobs, progress, desc="sweep", inline_extra=(progress,),
                                         on_result=on_result, scheduler=scheduler)
-    return sorted(kept + measured + points, key=lambda p: p["beta"]), interrupted
+    return sorted(kept + points, key=lambda p: p["beta"]), interrupted
 
 
 def _rows(points: Sequence[dict[str, Any]], exact_rd: bool, row: Any) -> list[str]:
@@ -447,8 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ev.add_argument("--jobs", type=int, default=None, help="sweep points trained in parallel (default: CPU count, max 4)")
     ev.add_argument("--batched", action="store_true",
-                    help="train every beta's codec together in one batched model (1-D FlowCodecs on the CPU without "
-                    "--checkpoint-dir; others train one by one), then measure the points in parallel")
+                    help="train the betas' codecs together in batched models, one per worker process (1-D FlowCodecs "
+                    "on the CPU without --checkpoint-dir; others train one by one), each measuring its own points")
     ev.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     ev.add_argument("--resume", action="store_true",
