@@ -55,6 +55,8 @@ __all__ = [
     "index_log_posterior",
     "resolve",
     "resolve_soft",
+    "decode_coset",
+    "no_side_information",
     "conditional_scorer",
     "encode_stream",
     "decode_stream",
@@ -144,39 +146,42 @@ class CosetCode:
         s = k - self.low
         return s % self.modulus if self.modulus is not None else s
 
+    def _members(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        """Per coordinate, the coset members s + low + M j for j < ceil(range / M), (n, dims, per), with
+        the ones past ``high`` replaced by the last member in range, and which of them are true members."""
+        assert self.modulus is not None
+        per = -(-(self.high - self.low + 1) // self.modulus)  # members of a coset in range, at most
+        if per ** s.shape[1] > MAX_CANDIDATES:
+            raise ValueError(
+                f"the coset code has {per} members per coordinate in range, {per ** s.shape[1]} over {s.shape[1]} "
+                f"coordinates: more than MAX_CANDIDATES = {MAX_CANDIDATES} to score per row; use a larger modulus or "
+                "fewer coordinates"
+            )
+        raw = s[:, :, None] + self.low + self.modulus * torch.arange(per)
+        last = s + self.low + self.modulus * ((self.high - self.low - s) // self.modulus)
+        return torch.minimum(raw, last[:, :, None]), raw <= self.high
+
+    @staticmethod
+    def _joint(per_coordinate: Tensor) -> Tensor:
+        """(n, dims, per) -> (n, per^dims, dims): every combination of one entry per coordinate."""
+        dims, per = per_coordinate.shape[1:]
+        grids = torch.meshgrid(*[torch.arange(per)] * dims, indexing="ij")
+        combo = torch.stack([g.reshape(-1) for g in grids], dim=1)  # (C, dims)
+        return torch.stack([per_coordinate[:, c, combo[:, c]] for c in range(dims)], dim=2)
+
     def candidates(self, s: Tensor) -> Tensor:
         """Every index in range that sends symbol s, over all coordinates jointly: (n, C, dims) int64,
         C the product of the per-coordinate counts (padded, where a coordinate has fewer members in
         range, with repeats of its last member, which the decoder scores the same)."""
-        n, dims = s.shape
         if self.modulus is None:
             return (s + self.low)[:, None, :]
-        per = -(-(self.high - self.low + 1) // self.modulus)  # members of a coset in range, at most
-        count = per**dims
-        if count > MAX_CANDIDATES:
-            raise ValueError(
-                f"the coset code has {per} members per coordinate in range, {count} over {dims} coordinates: "
-                f"more than MAX_CANDIDATES = {MAX_CANDIDATES} to score per row; use a larger modulus or fewer coordinates"
-            )
-        j = torch.arange(per)
-        # a coset with fewer members in range repeats its last one, which scores the same as itself
-        last = s + self.low + self.modulus * ((self.high - self.low - s) // self.modulus)
-        members = torch.minimum(s[:, :, None] + self.low + self.modulus * j, last[:, :, None])  # (n, dims, per)
-        grids = torch.meshgrid(*[torch.arange(per)] * dims, indexing="ij")
-        combo = torch.stack([g.reshape(-1) for g in grids], dim=1)  # (C, dims)
-        return torch.stack([members[:, c, combo[:, c]] for c in range(dims)], dim=2)
+        return self._joint(self._members(s)[0])
 
     def candidates_valid(self, s: Tensor) -> Tensor:
         """(n, C) bool: which of :meth:`candidates` are true members, not padding repeats."""
-        n, dims = s.shape
         if self.modulus is None:
-            return torch.ones(n, 1, dtype=torch.bool)
-        per = -(-(self.high - self.low + 1) // self.modulus)
-        j = torch.arange(per)
-        valid = (s[:, :, None] + self.low + self.modulus * j) <= self.high  # (n, dims, per)
-        grids = torch.meshgrid(*[torch.arange(per)] * dims, indexing="ij")
-        combo = torch.stack([g.reshape(-1) for g in grids], dim=1)
-        return torch.stack([valid[:, c, combo[:, c]] for c in range(dims)], dim=2).all(dim=2)
+            return torch.ones(len(s), 1, dtype=torch.bool)
+        return self._joint(self._members(s)[1]).all(dim=2)
 
     def state(self) -> dict[str, Any]:
         """The code as types ``torch.load(weights_only=True)`` accepts (a module's extra state)."""
@@ -212,9 +217,10 @@ def resolve_soft(code: CosetCode, s: Tensor, t: Tensor, score: Scorer, top: int 
     cands_out, weights_out = [], []
     for i in range(0, n, step):
         rows = slice(i, min(n, i + step))
-        cands = code.candidates(s[rows])  # (m, C, dims)
+        members, valid = code._members(s[rows])
+        cands = code._joint(members)  # (m, C, dims)
         z = code.reconstruct(cands, t[rows][:, None, :])
-        scores = score(z, rows).masked_fill(~code.candidates_valid(s[rows]), -math.inf)
+        scores = score(z, rows).masked_fill(~code._joint(valid).all(dim=2), -math.inf)
         values, best = scores.topk(min(top, per_row), dim=1)
         cands_out.append(cands.gather(1, best[:, :, None].expand(-1, -1, cands.shape[2])))
         weights_out.append(torch.softmax(values, dim=1).nan_to_num(0.0))
@@ -235,6 +241,23 @@ def mix_decoded(decode: Callable[[Tensor, Tensor], Tensor], z: Tensor, weights: 
     n, count, d = z.shape
     decoded = decode(z.reshape(n * count, d), side.repeat_interleave(count, dim=0)).reshape(n, count, -1)
     return (weights.to(decoded)[..., None] * decoded).sum(1)
+
+
+def no_side_information(z: Tensor, rows: slice) -> Tensor:
+    """The :data:`Scorer` of a decoder with no side information: every candidate alike (for a code that
+    sends its index whole, whose decoder never scores)."""
+    return torch.zeros(z.shape[:2], dtype=torch.float64)
+
+
+def decode_coset(
+    code: CosetCode, s: Tensor, score: Scorer, decode: Callable[[Tensor, Tensor], Tensor], side: Tensor
+) -> tuple[Tensor, Tensor]:
+    """(x_hat, the likeliest index) from the received symbols s (n, dims): the dither regenerated, the
+    coset resolved with ``score``, x_hat the posterior mean of ``decode(z, side)`` over the likeliest
+    members (:func:`mix_decoded`): what a decoder does with a stream."""
+    t = code.dither(len(s), s.shape[1])
+    cands, weights = resolve_soft(code, s, t, score)
+    return mix_decoded(decode, code.reconstruct(cands, t[:, None, :]), weights, side), cands[:, 0]
 
 
 def index_log_posterior(code: CosetCode, k: Tensor, t: Tensor, score: Scorer) -> Tensor:
@@ -410,22 +433,22 @@ def trial_of(e: Tensor, score: Scorer, distortion_of: Distortion) -> Callable[[C
 
 def measure_code(
     code: CosetCode,
-    e: Tensor,
+    rows: CodedRows,
+    distortion: Tensor,
     score: Scorer,
-    distortion_of: Distortion,
     n_bytes: int,
     decoded_exactly: bool,
 ) -> CosetMeasurement:
-    """A :class:`CosetMeasurement` of ``code`` on test latents e, with the real stream's ``n_bytes`` and
-    whether it decoded to the indices this function resolves (``decoded_exactly``)."""
-    rows = code_rows(code, e, score)
+    """A :class:`CosetMeasurement` of ``code`` from its pass over the test rows (:func:`code_rows`), the
+    per-row ``distortion`` of what the real stream decoded, the stream's ``n_bytes``, and whether it decoded
+    to the indices of ``rows`` (``decoded_exactly``); ``score`` gives the Slepian-Wolf rate (1-D latents)."""
     wrong = (rows.k_hat != rows.k).any(dim=1)
-    d = distortion_of(rows.z_candidates, rows.weights).double()
+    d = distortion.double()
     right = d[~wrong]
     sw = None
-    if e.shape[1] == 1:
+    if rows.k.shape[1] == 1:
         sw = float(-index_log_posterior(code, rows.k, rows.dither, score).mean())
-    n = len(e)
+    n = len(d)
     return CosetMeasurement(
         rate_code=float(code_length(code, rows.symbols).mean()),
         rate_operational=8 * n_bytes * math.log(2) / n,

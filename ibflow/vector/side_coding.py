@@ -25,6 +25,7 @@ from ibflow.vector.binning import (
     fit_coset_code,
     measure_code,
     mix_decoded,
+    no_side_information,
     trial_of,
 )
 from ibflow.vector.two_terminal import TwoTerminalFlowCodec
@@ -44,11 +45,14 @@ WIDTHS = (0.5, 0.71, 1.0, 1.41, 2.0)
 MODULI: tuple[int | None, ...] = tuple(range(1, 33)) + (None,)
 
 
-def _distortion_of(codec: WynerZivFlowCodec, x: Tensor, y: Tensor) -> Distortion:
+def _distortion_of(codec: WynerZivFlowCodec | TwoTerminalFlowCodec, target: Tensor, side: Tensor) -> Distortion:
+    """The :data:`ibflow.vector.binning.Distortion` of a codec's decoder: the distortion from ``target`` of
+    the decoder's posterior-mean reconstruction with each row's ``side`` information (y, or z1_hat)."""
+
     @torch.no_grad()
     def distortion_of(z: Tensor, weights: Tensor) -> Tensor:
-        x_hat = mix_decoded(codec.decode_at, z, weights, y)
-        return codec.distortion_per_sample(x.to(x_hat), x_hat).double().cpu()
+        x_hat = mix_decoded(codec.decode_at, z, weights, side)
+        return codec.distortion_per_sample(target.to(x_hat), x_hat).double().cpu()
 
     return distortion_of
 
@@ -87,10 +91,11 @@ def measure_wyner_ziv_coding(codec: WynerZivFlowCodec, batch: Tensor) -> CosetMe
     x, y = codec.split(batch)
     stream = codec.compress(x)
     decoded = codec.decompress(stream["strings"], stream["shape"], y)
-    e = codec.latent_mean(x)
     score = codec.side_scorer(y)
-    exact = torch.equal(decoded["index"], code_rows(code, e, score).k_hat)
-    return measure_code(code, e, score, _distortion_of(codec, x, y), stream_bytes(stream["strings"]), exact)
+    rows = code_rows(code, codec.latent_mean(x), score)
+    exact = torch.equal(decoded["index"], rows.k_hat)
+    distortion = codec.distortion_per_sample(x.to(decoded["x_hat"]), decoded["x_hat"])  # of what the stream decoded
+    return measure_code(code, rows, distortion, score, stream_bytes(stream["strings"]), exact)
 
 
 @torch.no_grad()
@@ -122,12 +127,6 @@ class TwoTerminalCodingMeasurement:
     decoded_exactly: bool
 
 
-def _two_terminal_rows(codec: TwoTerminalFlowCodec, first: CosetCode, second: CosetCode, e1: Tensor, e2: Tensor):  # type: ignore[no-untyped-def]
-    rows1 = code_rows(first, e1, lambda z, r: torch.zeros(z.shape[:2], dtype=torch.float64))  # sent whole
-    rows2 = code_rows(second, e2, codec.side_scorer(rows1.z_hat))
-    return rows1, rows2
-
-
 @torch.no_grad()
 def fit_two_terminal_coding(
     codec: TwoTerminalFlowCodec,
@@ -147,16 +146,11 @@ def fit_two_terminal_coding(
     best: tuple[float, CosetCode, CosetCode, list[CosetTrial]] | None = None
     for w in widths:
         first = design_coset_code(e1, w * MATCHED_WIDTH * sigma, None, seed=0)
-        rows1 = code_rows(first, e1, lambda z, r: torch.zeros(z.shape[:2], dtype=torch.float64))
+        rows1 = code_rows(first, e1, no_side_information)
         rate1 = float(code_length(first, rows1.symbols).mean())
         z1 = rows1.z_hat
-
-        def distortion_of(z2: Tensor, weights: Tensor, z1: Tensor = z1) -> Tensor:
-            x_hat = mix_decoded(codec.decode_at, z2, weights, z1)
-            return codec.distortion_per_sample(batch.to(x_hat), x_hat).double().cpu()
-
-        second, trials = fit_coset_code(e2, trial_of(e2, codec.side_scorer(z1), distortion_of), beta, sigma,
-                                        widths, moduli, seed=1)
+        second, trials = fit_coset_code(e2, trial_of(e2, codec.side_scorer(z1), _distortion_of(codec, batch, z1)),
+                                        beta, sigma, widths, moduli, seed=1)
         objective = min(tr.objective for tr in trials) + beta * rate1
         if best is None or objective < best[0]:
             best = (objective, first, second, trials)
@@ -176,7 +170,8 @@ def measure_two_terminal_coding(codec: TwoTerminalFlowCodec, batch: Tensor) -> T
     stream = codec.compress(batch)
     decoded = codec.decompress(stream["strings"], stream["shape"])
     e1, e2 = codec.latent_means(batch)
-    rows1, rows2 = _two_terminal_rows(codec, first, second, e1, e2)
+    rows1 = code_rows(first, e1, no_side_information)  # sent whole
+    rows2 = code_rows(second, e2, codec.side_scorer(rows1.z_hat))
     exact = torch.equal(decoded["index"][0], rows1.k) and torch.equal(decoded["index"][1], rows2.k_hat)
     parts = codec.distortion_parts(batch.to(codec.log_sigma), decoded["x_hat"]).double().cpu()
     n = len(batch)
@@ -198,5 +193,5 @@ def rate_without_binning(code: CosetCode, e_design: Tensor, e_test: Tensor) -> f
     mean ideal code length in nats of the test latents' indices at ``code``'s width and dither, under the
     pmf of the design latents' indices. Binning pays off where the coset code's rate is below this."""
     whole = design_coset_code(e_design, code.delta, None, code.seed)
-    rows = code_rows(whole, e_test, lambda z, r: torch.zeros(z.shape[:2], dtype=torch.float64))
+    rows = code_rows(whole, e_test, no_side_information)
     return float(code_length(whole, rows.symbols).mean())

@@ -21,10 +21,9 @@ from ibflow.vector.binning import (
     CosetCode,
     Scorer,
     conditional_scorer,
+    decode_coset,
     decode_stream,
     encode_stream,
-    mix_decoded,
-    resolve_soft,
 )
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 from ibflow.vector.wyner_ziv import build_conditional_prior, fit_conditional_prior
@@ -196,7 +195,7 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Any]:
         """``{"x_hat": (n, dim1 + dim2), "index": (k1, k2)}``: encoder 1's index read whole, z1_hat
         reconstructed, encoder 2's coset resolved with p(z2 | z1_hat) (x_hat the posterior mean over its likeliest
-        members, :func:`ibflow.vector.binning.mix_decoded`), both decoded jointly. Streams that are
+        members, :func:`ibflow.vector.binning.decode_coset`), both decoded jointly. Streams that are
         not intact ones of this codec, its codes and ``shape`` raise :class:`contracts.BitstreamError`."""
         first, second = self._checked_codes()
         if isinstance(strings, (bytes, bytearray, str)) or len(strings) != 2:
@@ -205,12 +204,10 @@ class TwoTerminalFlowCodec(NoisyLatentModule):
         s2 = decode_stream(strings[1], part_name(self), self.config, second, shape, self.dim2)
         if len(s1) != len(s2):
             raise BitstreamError(f"the encoders' streams hold {len(s1)} and {len(s2)} rows")
-        t1, t2 = first.dither(len(s1), self.dim1), second.dither(len(s2), self.dim2)
         k1 = s1 + first.low
-        z1 = first.reconstruct(k1, t1)
-        cands, weights = resolve_soft(second, s2, t2, self.side_scorer(z1))
-        x_hat = mix_decoded(self.decode_at, second.reconstruct(cands, t2[:, None, :]), weights, z1)
-        return {"x_hat": x_hat, "index": (k1, cands[:, 0])}
+        z1 = first.reconstruct(k1, first.dither(len(s1), self.dim1))
+        x_hat, k2 = decode_coset(second, s2, self.side_scorer(z1), self.decode_at, z1)
+        return {"x_hat": x_hat, "index": (k1, k2)}
 
     def decode_at(self, z2: Tensor, z1: Tensor) -> Tensor:
         """g(z1, z2) with the (float64) bitstream latents cast to the codec's dtype and device."""

@@ -23,10 +23,9 @@ from ibflow.vector.binning import (
     CosetCode,
     Scorer,
     conditional_scorer,
+    decode_coset,
     decode_stream,
     encode_stream,
-    mix_decoded,
-    resolve_soft,
 )
 from ibflow.vector.codec import FlowLatentOptions, LearnedDecoder
 
@@ -231,15 +230,13 @@ class WynerZivFlowCodec(NoisyLatentModule):
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int], y: Tensor) -> dict[str, Tensor]:
         """``{"x_hat", "index"}``: the rows decoded with the side information y (n, side_dim), and the
         latent indices the decoder found likeliest. x_hat is the decoder's posterior mean over the likeliest
-        members of each coset (:func:`ibflow.vector.binning.mix_decoded`), not only the best one's."""
+        members of each coset (:func:`ibflow.vector.binning.decode_coset`), not only the best one's."""
         code = self._code()
         s = self.decompress_symbols(strings, shape)
         if y.dim() != 2 or y.shape != (len(s), self.side_dim):
             raise ValueError(f"y must have shape (n, side_dim) = ({len(s)}, {self.side_dim}), got {tuple(y.shape)}")
-        t = code.dither(len(s), self.dim)
-        cands, weights = resolve_soft(code, s, t, self.side_scorer(y))
-        x_hat = mix_decoded(self.decode_at, code.reconstruct(cands, t[:, None, :]), weights, y)
-        return {"x_hat": x_hat, "index": cands[:, 0]}
+        x_hat, index = decode_coset(code, s, self.side_scorer(y), self.decode_at, y)
+        return {"x_hat": x_hat, "index": index}
 
     def decode_at(self, z: Tensor, y: Tensor) -> Tensor:
         """x_hat(z, y) with z and y cast to the codec's dtype and device (the bitstream's latents are float64)."""

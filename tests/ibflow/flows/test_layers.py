@@ -257,6 +257,19 @@ def test_affine_coupling(
     assert torch.equal(y[:, kept], x[:, kept])
 
 
+def check_context_flow(layer: Flow, features: int, context_features: int, batch: int, seed: int) -> None:
+    """A conditional layer starts as the identity, passes :func:`check_flow` once perturbed, and depends on
+    its context."""
+    x = torch.randn(batch, features, dtype=torch.float64)
+    context = torch.randn(batch, context_features, dtype=torch.float64)
+    y, logdet = layer(x, context)
+    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(batch, dtype=torch.float64))
+    perturb(layer, seed)
+    check_flow(layer, x, context)
+    y_other, _ = layer(x, context + 1)
+    assert not torch.allclose(y_other, layer(x, context)[0])  # the context matters
+
+
 @SETTINGS
 @given(
     features=st.integers(1, 4),
@@ -270,30 +283,15 @@ def test_conditional_affine_coupling(
 ) -> None:
     torch.manual_seed(seed)
     mask = data.draw(masks(features, allow_all_false=True))
-    layer = ConditionalAffineCoupling(features, context_features, hidden=8, mask=mask).double()
-    x = torch.randn(batch, features, dtype=torch.float64)
-    context = torch.randn(batch, context_features, dtype=torch.float64)
-    y, logdet = layer(x, context)
-    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(batch, dtype=torch.float64))
-    perturb(layer, seed)
-    check_flow(layer, x, context)
-    y_other, _ = layer(x, context + 1)
-    assert not torch.allclose(y_other, layer(x, context)[0])  # the context matters
+    check_context_flow(ConditionalAffineCoupling(features, context_features, hidden=8, mask=mask).double(),
+                       features, context_features, batch, seed)
 
 
 @SETTINGS
 @given(features=st.integers(1, 4), context_features=st.integers(1, 3), batch=batches, seed=seeds)
 def test_conditional_affine(features: int, context_features: int, batch: int, seed: int) -> None:
     torch.manual_seed(seed)
-    layer = ConditionalAffine(features, context_features, hidden=8).double()
-    x = torch.randn(batch, features, dtype=torch.float64)
-    context = torch.randn(batch, context_features, dtype=torch.float64)
-    y, logdet = layer(x, context)
-    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(batch, dtype=torch.float64))
-    perturb(layer, seed)
-    check_flow(layer, x, context)
-    y_other, _ = layer(x, context + 1)
-    assert not torch.allclose(y_other, layer(x, context)[0])  # the context matters
+    check_context_flow(ConditionalAffine(features, context_features, hidden=8).double(), features, context_features, batch, seed)
 
 
 def test_conditional_affine_set_affine_is_the_linear_gaussian_whitening() -> None:
