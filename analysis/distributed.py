@@ -39,7 +39,7 @@ from analysis.parallel import check_scheduler, run_tasks
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts.stats import Z_95
-from ibflow import TrainConfig, train
+from ibflow import CODECS, TrainConfig, get_codec, train
 from ibflow.vector import (
     TwoTerminalFlowCodec,
     WynerZivFlowCodec,
@@ -65,6 +65,8 @@ BITS = 1 / math.log(2)
 SETTINGS = ("wyner-ziv", "two-terminal")
 DEFAULT_BETAS = (0.02, 0.05, 0.1, 0.2)
 GAP_TARGET_BITS = {"wyner-ziv": 0.02, "two-terminal": 0.05}
+CODEC_OF_SETTING = {"wyner-ziv": ("flowcodec-wyner-ziv", WynerZivFlowCodec), "two-terminal": ("flowcodec-two-terminal", TwoTerminalFlowCodec)}
+"""Each setting's default codec (registered name) and the class a codec for it must be (or extend)."""
 """The issue's targets: E KL within 0.02 bit of R_WZ(D), the sum rate within 0.05 bit of Berger-Tung."""
 
 
@@ -82,6 +84,7 @@ class DistributedSettings:
     contrast: int = 256
     depth: int = 1
     hidden: int = 32
+    codec: str | None = None  # a registered name or package.module:attribute; None: the setting's own
 
 
 def _check_rho(rho: float) -> float:
@@ -111,6 +114,23 @@ def _gap(per_rate: torch.Tensor, per_d: torch.Tensor, bound_of: Any) -> tuple[fl
 C = TypeVar("C", WynerZivFlowCodec, TwoTerminalFlowCodec)
 
 
+def build_distributed_codec(settings: DistributedSettings) -> Any:
+    """The setting's codec for one-dimensional sources, ``settings.codec`` (a name of :data:`ibflow.CODECS`
+    or ``package.module:attribute``, built as ``make(1, 1, depth=..., hidden=...)``) or the setting's own;
+    a codec that is not (a subclass of) the setting's class raises a ValueError naming ``--codec``."""
+    default, required = CODEC_OF_SETTING[settings.setting]
+    spec = settings.codec or default
+    tags = CODECS.get(spec).tags
+    if tags and "distributed" not in tags:  # a registered codec of another family (a path has no tags)
+        raise ValueError(f"--codec {spec!r} is a {'/'.join(sorted(tags))} codec, not a distributed one; "
+                         f"--setting {settings.setting} codes with e.g. {default!r}")
+    codec = get_codec(spec, 1, 1, depth=settings.depth, hidden=settings.hidden)
+    if not isinstance(codec, required):
+        raise ValueError(f"--codec {spec!r} built a {type(codec).__name__}; --setting {settings.setting} codes with a "
+                         f"{required.__name__} (or a subclass), e.g. {default!r}")
+    return codec
+
+
 def _trained(codec: C, pair: GaussianSideInformation, settings: DistributedSettings, beta: float,
              progress: bool) -> tuple[C, float, torch.Tensor, torch.Tensor]:
     """(the codec trained at ``beta`` in eval mode and float64, training seconds, design rows, test rows):
@@ -130,8 +150,7 @@ def wyner_ziv_point(settings: DistributedSettings, beta: float, progress: bool =
     pair = GaussianSideInformation(settings.rho)
     seed = settings.train.seed
     torch.manual_seed(seed)
-    codec, train_seconds, design, test = _trained(WynerZivFlowCodec(1, 1, depth=settings.depth, hidden=settings.hidden),
-                                                  pair, settings, beta, progress)
+    codec, train_seconds, design, test = _trained(build_distributed_codec(settings), pair, settings, beta, progress)
     x, y = codec.split(test)
     with torch.no_grad():
         out = codec(test, torch.Generator().manual_seed(seed))
@@ -217,8 +236,7 @@ def two_terminal_point(settings: DistributedSettings, beta: float, progress: boo
     rho = settings.rho
     seed = settings.train.seed
     torch.manual_seed(seed)
-    codec, train_seconds, design, test = _trained(TwoTerminalFlowCodec(1, 1, depth=settings.depth, hidden=settings.hidden),
-                                                  pair, settings, beta, progress)
+    codec, train_seconds, design, test = _trained(build_distributed_codec(settings), pair, settings, beta, progress)
     with torch.no_grad():
         _, z = codec.sample_latent(test, torch.Generator().manual_seed(seed))
         r1, r2 = (r.double() for r in codec.rates_per_sample(z))
@@ -424,6 +442,9 @@ def plot_study(report: dict[str, Any], path: str | Path) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analysis.distributed", description=__doc__.split("\n\n")[0])
     p.add_argument("--setting", choices=SETTINGS, default="wyner-ziv")
+    p.add_argument("--codec", default=None, metavar="NAME",
+                   help="the codec: a registered name or package.module:attribute, a subclass of the setting's codec "
+                   "(default: flowcodec-wyner-ziv / flowcodec-two-terminal)")
     p.add_argument("--rho", type=float, default=0.9, help="correlation of the pair, in (-1, 1)")
     p.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS))
     p.add_argument("--steps", type=int, default=1500)
@@ -459,12 +480,17 @@ def _settings(args: argparse.Namespace) -> DistributedSettings:
         check_scheduler(args.scheduler)
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise ValueError(f"--lr must be finite and > 0, got {args.lr}")
-    return DistributedSettings(
+    settings = DistributedSettings(
         setting=args.setting, rho=rho, betas=sorted(set(args.betas)),
         train=TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, schedule="cosine", seed=args.seed),
         eval_samples=args.eval_samples, design_samples=args.design_samples, sandwich_samples=args.sandwich_samples,
-        contrast=args.contrast, depth=args.depth, hidden=args.hidden,
+        contrast=args.contrast, depth=args.depth, hidden=args.hidden, codec=args.codec,
     )
+    try:
+        build_distributed_codec(settings)  # an unknown or unfit --codec is refused before any training
+    except (LookupError, TypeError) as e:
+        raise ValueError(f"--codec: {e}") from None
+    return settings
 
 
 def default_path(settings: DistributedSettings, suffix: str) -> Path:

@@ -196,9 +196,8 @@ def test_every_registry_is_walked() -> None:
     # every codec belongs to a family some command line takes: vector codecs are walked above;
     # the image codecs are what analysis.image_rd trains (tests/analysis/test_image_rd.py runs it),
     # and the JSCC codec is what analysis.jscc trains (walked above with every channel). The distributed
-    # codecs (batches [x, y] or [x1, x2]) have no command line yet: the Wyner-Ziv FlowCodec is trained and
-    # checked against R_WZ(D) by tests/ibflow/vector/test_wyner_ziv.py, the two-terminal FlowCodec against the
-    # Berger-Tung sum rate by tests/ibflow/vector/test_two_terminal.py
+    # codecs (batches [x, y] or [x1, x2]) are what analysis.distributed trains: tests/analysis/test_distributed.py
+    # runs every one of them through it by name and by module:attribute
     for entry in CODECS:
         assert entry.tags & {"vector", "image", "jscc", "distributed"}, f"codec {entry.name!r} has no family"
     assert set(CODECS.tagged("distributed")) == {"flowcodec-wyner-ziv", "flowcodec-two-terminal"}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from analysis import distributed
+from ibflow import CODECS
 from synthetic.sources import GaussianSideInformation
 
 TINY = ["--betas", "0.1", "--steps", "40", "--batch-size", "256", "--eval-samples", "4096", "--design-samples", "2048",
@@ -31,6 +32,9 @@ TINY = ["--betas", "0.1", "--steps", "40", "--batch-size", "256", "--eval-sample
         (["--seed", "-3"], "--seed"),
         (["--setting", "three-terminal"], "--setting"),
         (["--plot", "out.txt"], "--plot"),
+        (["--codec", "no-such-codec"], "unknown codec 'no-such-codec'"),
+        (["--codec", "flowcodec"], "--codec 'flowcodec' is a vector codec"),
+        (["--setting", "two-terminal", "--codec", "flowcodec-wyner-ziv"], "codes with a TwoTerminalFlowCodec"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_option(argv, needle, capsys) -> None:
@@ -74,3 +78,18 @@ def test_a_rate_below_the_bound_is_flagged_and_exits_1(monkeypatch, tmp_path: Pa
     assert code == 1 and "VIOLATION" in err and "E KL" in err and "bitstream rate" in err
     report = json.loads((tmp_path / "v.json").read_text())
     assert report["violations"] and report["points"][0]["violations"]
+
+
+def _setting_of(name: str) -> str:
+    return next(s for s, (_, cls) in distributed.CODEC_OF_SETTING.items() if issubclass(CODECS.get(name).obj, cls))
+
+
+@pytest.mark.parametrize("name", CODECS.tagged("distributed"))
+@pytest.mark.parametrize("by_path", [False, True])
+def test_every_distributed_codec_runs_through_the_command_by_name_and_by_path(name: str, by_path: bool, tmp_path: Path) -> None:
+    entry = CODECS.get(name)
+    spec = f"{entry.obj.__module__}:{entry.obj.__qualname__}" if by_path else name
+    argv = ["--setting", _setting_of(name), "--codec", spec, *TINY, "--steps", "5", "--json", str(tmp_path / "r.json")]
+    assert distributed.main(argv) == 0
+    (p,) = json.loads((tmp_path / "r.json").read_text())["points"]
+    assert p["decoded_exactly"] and math.isfinite(p["rate_kl"])
