@@ -19,6 +19,9 @@ from tqdm.auto import tqdm
 
 __all__ = ["run_tasks", "check_scheduler", "SCHEDULER_PATTERN"]
 
+_SIGNAL_POLL_S = 0.25
+"""How often a waiting parent wakes, at least, so that a Ctrl-C is acted on within this time."""
+
 SCHEDULER_PATTERN = re.compile(r"^(tcp|tls|ucx|ws|wss)://[^\s/:]+:\d{1,5}$")
 """A Dask scheduler address: PROTOCOL://HOST:PORT."""
 
@@ -140,7 +143,9 @@ def run_tasks(
             try:
                 pending: set[Future[Any]] = {pool.submit(fn, *t) for t in tasks}
                 while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    # Python runs signal handlers in this (main) thread, but the OS may hand a Ctrl-C to any
+                    # thread; a wait without timeout would then sleep through it until a task finishes
+                    done, pending = wait(pending, timeout=_SIGNAL_POLL_S, return_when=FIRST_COMPLETED)
                     # every result that arrived is kept before a failed task's error is raised
                     failed = [fut for fut in done if fut.exception() is not None]
                     for fut in done:
