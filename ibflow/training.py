@@ -199,7 +199,9 @@ def train(
     if init and data_init is not None:
         data_init(sample(cfg.batch_size, cfg.seed * 1_000_003), generator=gen)
     params = list(model.parameters() if parameters is None else parameters)
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    # foreach: one multi-tensor kernel per Adam stage instead of one per parameter (on a small codec the
+    # per-parameter loop was an eighth of a step); the same update up to rounding
+    opt = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps, eta_min=cfg.lr * 1e-3) if lr_decay else None
     history: dict[str, list[float]] = {"beta": [], "total": [], "distortion": [], "rate": []}
     good = copy.deepcopy(model.state_dict())
@@ -227,7 +229,7 @@ def train(
             )
         opt.zero_grad(set_to_none=True)
         parts.total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1e3)
+        torch.nn.utils.clip_grad_norm_(params, 1e3, foreach=True)
         opt.step()
         if sched is not None:
             sched.step()

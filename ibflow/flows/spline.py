@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ibflow.checks import check_int, check_positive
+from ibflow.flows import spline_kernels
 from ibflow.flows.base import Flow, check_features
 
 # The floors keep every bin and every knot slope away from zero, so the map and its inverse
@@ -272,6 +273,12 @@ class ElementwiseSpline(Flow):
 
     def _spline(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         check_features(x, self.features, images=False)
+        if spline_kernels.available(x) and x.dtype == self.widths.dtype and not (inverse and torch.is_grad_enabled()):
+            # on the CPU the fused kernels (ibflow.flows.spline_kernels): the same map in two compiled calls
+            # instead of some forty tensor operations; their inverse only where no gradient is wanted
+            floors = (self.min_bin_width, self.min_bin_height, self.min_derivative)
+            fused = spline_kernels.spline_inverse if inverse else spline_kernels.spline_forward
+            return fused(x, self.widths, self.heights, self.derivatives, self.bound, floors)
         return rational_quadratic_spline(
             x,
             self.widths,

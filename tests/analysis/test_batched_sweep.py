@@ -1,5 +1,5 @@
-"""rd_gap --batched: the betas of a 1-D FlowCodec sweep train together and measure as before; where
-batching does not apply (a 4-d source) every point trains alone, as without the flag."""
+"""rd_gap --batched (the default): the betas of a 1-D FlowCodec sweep train together and measure as before; where
+batching does not apply (a 4-d source) every point trains alone, as with --no-batched."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _points(argv: list[str], path: Path) -> list[dict]:
 
 
 def test_a_batched_sweep_measures_what_the_separate_runs_measure(tmp_path: Path) -> None:
-    alone = _points(["--source", "gaussian", *SMALL], tmp_path / "a.json")
+    alone = _points(["--source", "gaussian", *SMALL, "--no-batched"], tmp_path / "a.json")
     together = _points(["--source", "gaussian", *SMALL, "--batched"], tmp_path / "b.json")
     assert [p["beta"] for p in together] == [p["beta"] for p in alone]
     for a, b in zip(alone, together):
@@ -34,7 +34,7 @@ def test_a_batched_sweep_measures_what_the_separate_runs_measure(tmp_path: Path)
 
 def test_where_batching_does_not_apply_every_point_trains_alone(tmp_path: Path) -> None:
     argv = ["--source", "gaussian-vector", "--variances", "1", "0.25", *SMALL]
-    alone = _points(argv, tmp_path / "a.json")
+    alone = _points(argv + ["--no-batched"], tmp_path / "a.json")
     together = _points(argv + ["--batched"], tmp_path / "b.json")
     for a, b in zip(alone, together):
         assert b["rate_kl"] == a["rate_kl"] and b["distortion"] == a["distortion"]
