@@ -77,11 +77,13 @@ def _find_bin(knots: np.ndarray, value: float) -> int:  # pragma: no cover - com
     return min(max(lo - 1, 0), knots.shape[0] - 2)
 
 
+# np.float64(...), not float(...): numba keeps float() of a float32 in float32, and the arithmetic is meant
+# in float64 whatever the tensors' dtype
 def _forward_kernel(x, search, table, bound, y, log_derivative, bins):  # pragma: no cover - compiled
     n, features = x.shape
     for i in range(n):
         for f in range(features):
-            v = float(x[i, f])
+            v = np.float64(x[i, f])
             if v < -bound or v > bound:  # the identity tails (a NaN goes on and comes out NaN)
                 y[i, f] = v
                 log_derivative[i, f] = 0.0
@@ -103,13 +105,13 @@ def _backward_kernel(x, table, bins, grad_y, grad_log, grad_x, grad_table):  # p
     n, features = x.shape
     for i in range(n):
         for f in range(features):
-            gy = float(grad_y[i, f])
+            gy = np.float64(grad_y[i, f])
             k = bins[i, f]
             if k < 0:  # identity tail: dy/dx = 1, no parameter involved
                 grad_x[i, f] = gy
                 continue
-            gl = float(grad_log[i, f])
-            v = float(x[i, f])
+            gl = np.float64(grad_log[i, f])
+            v = np.float64(x[i, f])
             xl, w, h, d0, d1 = table[f, k, 0], table[f, k, 1], table[f, k, 3], table[f, k, 4], table[f, k, 5]
             s = h / w
             xi = (v - xl) / w
@@ -141,7 +143,7 @@ def _inverse_kernel(v_in, search, table, bound, out, log_derivative):  # pragma:
     n, features = v_in.shape
     for i in range(n):
         for f in range(features):
-            v = float(v_in[i, f])
+            v = np.float64(v_in[i, f])
             if v < -bound or v > bound:
                 out[i, f] = v
                 log_derivative[i, f] = 0.0
@@ -176,10 +178,10 @@ def _knots_kernel(widths, heights, derivatives, bound, min_width, min_height, mi
         for raw, floor, p, knots in ((widths, min_width, p_width, x_knots), (heights, min_height, p_height, y_knots)):
             top = -np.inf
             for j in range(k):
-                top = max(top, float(raw[f, j]))
+                top = max(top, np.float64(raw[f, j]))
             total = 0.0
             for j in range(k):
-                p[f, j] = math.exp(float(raw[f, j]) - top)
+                p[f, j] = math.exp(np.float64(raw[f, j]) - top)
                 total += p[f, j]
             knots[f, 0] = -bound
             cumulative = 0.0
@@ -192,7 +194,7 @@ def _knots_kernel(widths, heights, derivatives, bound, min_width, min_height, mi
         slopes[f, 0] = 1.0
         slopes[f, k] = 1.0
         for j in range(k - 1):
-            u = float(derivatives[f, j])
+            u = np.float64(derivatives[f, j])
             softplus = u if u > 20.0 else math.log1p(math.exp(u))  # torch's softplus threshold
             slopes[f, j + 1] = min_derivative + (1.0 - min_derivative) * softplus / math.log(2.0)
     # per bin (x_k, w_k, y_k, h_k, d_k, d_k+1): what a point needs of its bin
@@ -234,7 +236,7 @@ def _knots_backward_kernel(grad_table, p_width, p_height, derivatives, bound, mi
         for j in range(k - 1):
             # slope j + 1 is the right slope of bin j and the left slope of bin j + 1
             g = grad_table[f, j, 5] + grad_table[f, j + 1, 4]
-            u = float(derivatives[f, j])
+            u = np.float64(derivatives[f, j])
             sigmoid = 1.0 if u > 20.0 else 1.0 / (1.0 + math.exp(-u))
             grad_derivatives[f, j] = g * (1.0 - min_derivative) * sigmoid / math.log(2.0)
 
