@@ -1,7 +1,7 @@
 """Speed of the main sweeps against a baseline commit, side by side in one run (ratios, not absolute times).
 
-For each case (the README's default run, also with this checkout's ``--no-batched``, gaussian-vector,
-mixture) ``python -m analysis.rd_gap`` runs in this checkout and in a git worktree of
+For each case (the README's default run, gaussian-vector, mixture; the 1-D ones also with this
+checkout's ``--batched``) ``python -m analysis.rd_gap`` runs in this checkout and in a git worktree of
 the baseline commit (default 2b0e613, the main of issue 18's
 filing), alternately, ``--repeats`` times each, with the same interpreter. A run's wall time is the
 whole process (imports, worker start-up, training, measurement); both trees' caches are warmed first
@@ -11,6 +11,7 @@ speed-up that costs accuracy shows.
 
     python benchmarks/bench_speed.py              # ~10 min on 2 cores -> benchmarks/results/speed.json
     python benchmarks/bench_speed.py --cases gaussian --repeats 3
+    python benchmarks/bench_speed.py --steps-only  # ms per training step, fused spline vs reference (~1 min)
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ OUT = ROOT / "benchmarks" / "results" / "speed.json"
 BASELINE = "2b0e613"
 # name -> (the arguments both sides run, what this checkout adds: options the baseline does not have)
 CASES: dict[str, tuple[list[str], list[str]]] = {
-    "gaussian": (["--source", "gaussian"], []),  # the README's main job (batched by default now)
-    "gaussian --no-batched": (["--source", "gaussian"], ["--no-batched"]),  # every point in its own process
+    "gaussian": (["--source", "gaussian"], []),  # the README's main job: every point in its own process
+    "gaussian --batched": (["--source", "gaussian"], ["--batched"]),
     "gaussian-vector": (["--source", "gaussian-vector", "--variances", "4", "1", "0.25", "0.0625"], []),
     "mixture": (["--source", "mixture"], []),
+    "mixture --batched": (["--source", "mixture"], ["--batched"]),
 }
 
 
@@ -78,11 +80,49 @@ def timed_run(tree: Path, argv: list[str], json_path: Path) -> dict[str, Any]:
     }
 
 
+STEP_TIMER = """
+import json, sys, time, torch
+from ibflow import FlowCodec, TrainConfig, train
+from ibflow.vector.batched import BatchedFlowCodec
+from synthetic import get_source
+from analysis.measure import draw
+torch.set_num_threads(1)
+source = get_source("gaussian")
+out = {}
+for size in (1, 3):
+    codecs = []
+    for b in range(size):
+        torch.manual_seed(0)
+        codecs.append(FlowCodec(1))
+    model = codecs[0] if size == 1 else BatchedFlowCodec(codecs, [0.2 * (b + 1) for b in range(size)])
+    sample = lambda n, seed: draw(source, n, seed)
+    train(model, sample, 0.2 if size == 1 else 1.0, TrainConfig(steps=20), progress=False)  # warm-up
+    out[size] = train(model, sample, 0.2 if size == 1 else 1.0, TrainConfig(steps=300), progress=False).seconds / 300 * 1e3
+print(json.dumps(out))
+"""
+
+
+def step_times() -> dict[str, Any]:
+    """Milliseconds per training step (Adam, batch 2048, one thread) of one 1-D FlowCodec and of three
+    batched ones, with the fused spline kernels and with the PyTorch reference spline
+    (IBFLOW_FUSED_SPLINE=0), in this checkout, alternately, twice each."""
+    runs: dict[str, list[dict[str, float]]] = {"fused": [], "reference": []}
+    for _ in range(2):
+        for name, flag in (("reference", "0"), ("fused", "1")):
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "IBFLOW_FUSED_SPLINE": flag}
+            proc = subprocess.run([sys.executable, "-c", STEP_TIMER], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+            runs[name].append({f"codecs_{k}": round(v, 2) for k, v in json.loads(proc.stdout).items()})
+    median = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
+    return {"unit": "ms per step", "median": median, "runs": runs,
+            "ratio_fused": {k: round(median["fused"][k] / median["reference"][k], 3) for k in median["fused"]}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--baseline", default=BASELINE)
+    p.add_argument("--steps-only", action="store_true", help="only the per-step timings (fused spline against the reference)")
     args = p.parse_args()
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
@@ -103,6 +143,12 @@ def main() -> None:
     }
     for tree in (base_tree, ROOT):
         warm_caches(tree)
+    report["steps"] = step_times()
+    print(f"per step: {report['steps']['median']} (fused / reference {report['steps']['ratio_fused']})", flush=True)
+    if args.steps_only:
+        OUT.write_text(json.dumps(report, indent=1) + "\n")
+        print(f"wrote {OUT}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             runs: dict[str, list[dict[str, Any]]] = {"now": [], "baseline": []}

@@ -1,5 +1,5 @@
-"""rd_gap --batched (the default): the betas of a 1-D FlowCodec sweep train together and measure as before; where
-batching does not apply (a 4-d source) every point trains alone, as with --no-batched."""
+"""rd_gap --batched: the betas of a 1-D FlowCodec sweep train together and measure as before; where
+batching does not apply (a 4-d source) every point trains alone, as without the flag."""
 
 from __future__ import annotations
 
