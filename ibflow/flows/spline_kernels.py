@@ -59,8 +59,9 @@ def _kernel(name: str) -> Any:
         import numba
 
         jit = numba.njit(cache=True, nogil=True)
-        # the kernels call _find_bin: the module global must be the compiled one when they compile
-        globals()["_find_bin"] = jit(_find_bin)
+        # the kernels call these helpers: the module globals must be the compiled ones when they compile
+        for helper in ("_find_bin", "_log_derivative"):
+            globals()[helper] = jit(globals()[helper])
         _compiled.update({k: jit(globals()[k]) for k in _KERNELS})
     return _compiled[name]
 
@@ -75,6 +76,14 @@ def _find_bin(knots: np.ndarray, value: float) -> int:  # pragma: no cover - com
         else:
             hi = mid
     return min(max(lo - 1, 0), knots.shape[0] - 2)
+
+
+def _log_derivative(s: float, xi: float, d0: float, d1: float) -> float:  # pragma: no cover - compiled
+    # log y' = 2 log s + log A - 2 log q at xi in a bin of slope s and knot slopes d0, d1, in one log
+    t = xi * (1.0 - xi)
+    q = s + (d1 + d0 - 2.0 * s) * t
+    a = d1 * xi * xi + 2.0 * s * t + d0 * (1.0 - xi) * (1.0 - xi)
+    return math.log(s * s * a / (q * q))
 
 
 # np.float64(...), not float(...): numba keeps float() of a float32 in float32, and the arithmetic is meant
@@ -97,8 +106,7 @@ def _forward_kernel(x, search, table, bound, y, log_derivative, bins):  # pragma
             t = xi * (1.0 - xi)
             q = s + (d1 + d0 - 2.0 * s) * t
             y[i, f] = yl + h * (s * xi * xi + d0 * t) / q
-            a = d1 * xi * xi + 2.0 * s * t + d0 * (1.0 - xi) * (1.0 - xi)
-            log_derivative[i, f] = math.log(s * s * a / (q * q))  # 2 log s + log A - 2 log q in one log
+            log_derivative[i, f] = _log_derivative(s, xi, d0, d1)
 
 
 def _backward_kernel(x, table, bins, grad_y, grad_log, grad_x, grad_table):  # pragma: no cover - compiled
@@ -159,11 +167,8 @@ def _inverse_kernel(v_in, search, table, bound, out, log_derivative):  # pragma:
             root = math.sqrt(max(qb * qb - 4.0 * qa * qc, 0.0))
             # the form that adds numbers of one sign (see rational_quadratic_spline)
             xi = 2.0 * qc / (-qb - root) if qb >= 0 else (root - qb) / (2.0 * qa)
-            t = xi * (1.0 - xi)
-            q = s + c * t
-            a = d1 * xi * xi + 2.0 * s * t + d0 * (1.0 - xi) * (1.0 - xi)
             out[i, f] = xl + xi * w
-            log_derivative[i, f] = -math.log(s * s * a / (q * q))
+            log_derivative[i, f] = -_log_derivative(s, xi, d0, d1)
 
 
 def _knots_kernel(widths, heights, derivatives, bound, min_width, min_height, min_derivative):  # pragma: no cover
@@ -264,24 +269,25 @@ class _FusedSpline(torch.autograd.Function):
         log_derivative = np.empty_like(xs)
         bins = np.empty(xs.shape, dtype=np.int64)
         _kernel("_forward_kernel")(xs, x_knots, table, float(bound), y, log_derivative, bins)
-        ctx.save_for_backward(x, widths, heights, derivatives)
-        ctx.state = (table, bins, p_width, p_height, floors, float(bound))
+        ctx.save_for_backward(x)
+        # the backward differentiates the spline of this pass: its tables are fresh arrays, and the slopes'
+        # raw parameters are copied (d is a view of the parameter, which an optimiser may update in place)
+        ctx.state = (table, bins, p_width, p_height, d.copy(), floors, float(bound), widths.dtype)
         return torch.from_numpy(y).reshape(x.shape), torch.from_numpy(log_derivative).reshape(x.shape)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_y: Tensor, grad_log: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        x, widths, heights, derivatives = ctx.saved_tensors
-        table, bins, p_width, p_height, floors, bound = ctx.state
-        features = widths.shape[0]
+        (x,) = ctx.saved_tensors
+        table, bins, p_width, p_height, d, floors, bound, dtype = ctx.state
+        features = table.shape[0]
         xs = _as_rows(x, features)
         grad_x = np.empty_like(xs)
         grad_table = np.zeros(table.shape)
         _kernel("_backward_kernel")(xs, table, bins, _as_rows(grad_y.to(x.dtype), features), _as_rows(grad_log.to(x.dtype), features),
                          grad_x, grad_table)
-        grads = [np.empty(p_width.shape), np.empty(p_height.shape), np.empty(derivatives.shape)]
-        _kernel("_knots_backward_kernel")(grad_table, p_width, p_height, derivatives.detach().contiguous().numpy(), bound, *floors, *grads)
-        dtype = widths.dtype
+        grads = [np.empty(p_width.shape), np.empty(p_height.shape), np.empty(d.shape)]
+        _kernel("_knots_backward_kernel")(grad_table, p_width, p_height, d, bound, *floors, *grads)
         return (torch.from_numpy(grad_x).reshape(x.shape), *(torch.from_numpy(g).to(dtype) for g in grads), None, None)
 
 

@@ -17,7 +17,18 @@ from ibflow.flows.spline import rational_quadratic_knots, rational_quadratic_spl
 SETTINGS = settings(deadline=None)
 seeds = st.integers(0, 2**31 - 1)
 
-pytestmark = pytest.mark.skipif(not spline_kernels.available(torch.zeros(1)), reason="numba is not installed")
+
+
+@pytest.fixture(autouse=True)
+def kernels_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernels on whatever IBFLOW_FUSED_SPLINE says: with them off every comparison below would set the
+    reference against itself. numba is a dependency, so a missing one fails here rather than skipping."""
+    monkeypatch.setattr(spline_kernels, "_ENABLED", True)
+
+
+def test_the_layer_runs_the_kernels_on_the_cpu() -> None:
+    y, log_derivative = ElementwiseSpline(2).elementwise(torch.randn(8, 2, requires_grad=True))
+    assert type(y.grad_fn).__name__ == type(log_derivative.grad_fn).__name__ == "_FusedSplineBackward"
 
 
 def random_layer(features: int, bins: int, bound: float, std: float, seed: int, dtype: torch.dtype) -> ElementwiseSpline:
@@ -108,16 +119,16 @@ def test_fused_inverse_matches_the_reference_without_gradients(features: int, bi
 @given(bins=st.integers(2, 12), bound=st.floats(0.5, 6.0), std=st.floats(0.0, 2.0), seed=seeds)
 def test_float32_is_rounded_once_from_float64_arithmetic(bins: int, bound: float, std: float, seed: int) -> None:
     """float32 tensors: the kernels compute in float64 and round the result once, so y is within one
-    float32 rounding of the float64 reference on the same parameter values (|y| <= bound or y = x)."""
+    float32 rounding of the float64 reference on the same parameter values."""
     layer = random_layer(3, bins, bound, std, seed, torch.float32)
     x = points(layer, 64, seed, torch.float32)
     y32, l32 = layer.elementwise(x)
     y64, l64 = reference(random_layer(3, bins, bound, std, seed, torch.float32).double(), x.double())
     eps = torch.finfo(torch.float32).eps
-    # one rounding (eps / 2 relative) of a float64 result that itself differs from the reference's by a
-    # few float64 roundings (the 1e-12 absolute term, for values near 0)
-    assert ((y32.double() - y64).abs() <= eps * y64.abs() + 1e-12 * bound).all()
-    assert ((l32.double() - l64).abs() <= eps * l64.abs() + 1e-12).all()
+    # one rounding to nearest (eps / 2 relative) of a float64 result that itself differs from the
+    # reference's by a few float64 roundings (the 1e-12 absolute term, for values near 0)
+    assert ((y32.double() - y64).abs() <= eps / 2 * y64.abs() + 1e-12 * bound).all()
+    assert ((l32.double() - l64).abs() <= eps / 2 * l64.abs() + 1e-12).all()
 
 
 def test_a_second_derivative_is_refused_not_wrong() -> None:
@@ -126,7 +137,7 @@ def test_a_second_derivative_is_refused_not_wrong() -> None:
     y, _ = layer.elementwise(x)
     (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
     # the gradient comes back without a graph of its own: a second backward through it fails loudly
-    with pytest.raises(RuntimeError, match="differentiate twice|does not require grad"):
+    with pytest.raises(RuntimeError, match="does not require grad"):
         g.sum().backward()
 
 
