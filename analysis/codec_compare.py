@@ -28,7 +28,7 @@ import torch
 from analysis.cells import Cells, plot_cells, quantization_cells, view_box
 from analysis.cli import json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed
 from analysis.measure import draw, source_parameters, source_variances
-from analysis.parallel import check_scheduler, run_tasks
+from analysis.parallel import add_scheduler_argument, check_scheduler, ran_on, run_tasks
 from analysis.plots import palette, styled_figure
 from analysis.rd_gap import SweepSettings, checked_vector_codec, measure_trained, train_point
 from analysis.rd_summary import BITS, betas_for_rates, summarize_curve
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="2-D sources: draw every codec's quantization cells at the middle beta here")
     ev.add_argument("--quick", action="store_true", help="small settings for a smoke run")
     ev.add_argument("--jobs", type=int, default=None, help="tasks in parallel (default: CPU count, max 4)")
-    ev.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
+    add_scheduler_argument(ev)
     ev.add_argument("--no-progress", action="store_true")
     p.set_defaults(source_flags=source_flags)
     return p
@@ -350,8 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r, b in summary["best_at_rate"].items():
         print(f"closest to R(D) at {r} bits: {b['codec']}, {b['gap_bits']:+.4f} bits ({b['gap_bits_per_dim']:+.4f} per dim)")
     n_viol = sum(bool(p["violations"]) for p in points)
-    where = f"the cluster at {args.scheduler}" if args.scheduler else f"{jobs} process(es)"
-    print(f"violations: {n_viol}; runtime {runtime:.1f} s on {where}")
+    print(f"violations: {n_viol}; runtime {runtime:.1f} s on {ran_on(jobs, args.scheduler)}")
     for p in points:
         for v in p["violations"]:
             print(f"VIOLATION {p['codec']} at beta={p['beta']:g}: {v}", file=sys.stderr)

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import torch
 
 from analysis.cli import parse_study_args, require_at_least, require_seed
-from analysis.parallel import check_scheduler, run_tasks
+from analysis.parallel import add_scheduler_argument, check_scheduler, run_tasks
 from analysis.plots import palette, styled_figure
 from analysis.report import format_number, ruled_table, study_report, write_report
 from contracts.stats import Z_95
@@ -65,9 +65,9 @@ BITS = 1 / math.log(2)
 SETTINGS = ("wyner-ziv", "two-terminal")
 DEFAULT_BETAS = (0.02, 0.05, 0.1, 0.2)
 GAP_TARGET_BITS = {"wyner-ziv": 0.02, "two-terminal": 0.05}
+"""The issue's targets: E KL within 0.02 bit of R_WZ(D), the sum rate within 0.05 bit of Berger-Tung."""
 CODEC_OF_SETTING = {"wyner-ziv": ("flowcodec-wyner-ziv", WynerZivFlowCodec), "two-terminal": ("flowcodec-two-terminal", TwoTerminalFlowCodec)}
 """Each setting's default codec (registered name) and the class a codec for it must be (or extend)."""
-"""The issue's targets: E KL within 0.02 bit of R_WZ(D), the sum rate within 0.05 bit of Berger-Tung."""
 
 
 @dataclass(frozen=True)
@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=1)
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
+    add_scheduler_argument(p)
     p.add_argument("--json", nargs="?", const="", default=None, metavar="PATH")
     p.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH")
     p.add_argument("--no-progress", action="store_true")

@@ -2,7 +2,7 @@
 with a progress bar and a clean Ctrl-C (the finished results are kept, the running workers are stopped).
 
 Every task is seeded and independent, so where it runs changes no result: a sweep gives the same JSON
-on one process, on a local pool and on a cluster (``tests/analysis/test_parallel.py`` checks it on a
+on one process, on a local pool and on a cluster (``tests/analysis/test_cluster.py`` checks it on a
 ``LocalCluster``)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-__all__ = ["run_tasks", "check_scheduler", "SCHEDULER_PATTERN"]
+__all__ = ["run_tasks", "check_scheduler", "add_scheduler_argument", "ran_on", "SCHEDULER_PATTERN"]
 
 _SIGNAL_POLL_S = 0.25
 """How often a waiting parent wakes, at least, so that a Ctrl-C is acted on within this time."""
@@ -53,6 +53,24 @@ def check_scheduler(address: str, connect: bool = True, timeout_s: float = 10.0)
         except (OSError, TimeoutError) as e:
             raise ValueError(f"--scheduler: no Dask scheduler answers at {address} within {timeout_s:g} s ({e})") from None
     return address
+
+
+def add_scheduler_argument(parser: Any) -> None:
+    """Add the ``--scheduler ADDRESS`` flag every sweep command takes (checked by :func:`check_scheduler`) to
+    ``parser``, an :class:`argparse.ArgumentParser` or one of its argument groups."""
+    parser.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS",
+                        help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of "
+                        "local processes (README: Sweeps on a cluster)")
+
+
+def ran_on(jobs: int, scheduler: str | None) -> str:
+    """Where :func:`run_tasks` ran, for a command's closing line.
+
+    Example:
+        >>> ran_on(2, None), ran_on(2, "tcp://10.0.0.5:8786")
+        ('2 process(es)', 'the cluster at tcp://10.0.0.5:8786')
+    """
+    return f"the cluster at {scheduler}" if scheduler else f"{jobs} process(es)"
 
 
 def _init_worker() -> None:

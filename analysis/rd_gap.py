@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from analysis.measure import OPERATIONAL_FIELDS, draw, measure_operational, measure_point, source_parameters, source_variances
-from analysis.parallel import check_scheduler, run_tasks
+from analysis.parallel import add_scheduler_argument, check_scheduler, ran_on, run_tasks
 from analysis.points_log import LoggedPoints, PointsLog, open_study_log, points_log_path, settings_hash
 from analysis.cli import (
     json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed,
@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Faster, but equal to the default's points only up to rounding, which then depends on how the "
                     "betas are grouped (--jobs, a cluster); the default trains every point alone, the same digits "
                     "whatever the jobs, the cluster or a resume")
-    ev.add_argument("--scheduler", type=str, default=None, metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:PORT): the tasks run on that cluster instead of local processes (README: Sweeps on a cluster)")
+    add_scheduler_argument(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     ev.add_argument("--resume", action="store_true",
                     help="continue an interrupted or failed run: rerun with the same arguments and --resume, and only "
@@ -570,7 +570,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     points, interrupted = run_sweep(settings, jobs=jobs, progress=not args.no_progress, points_log=points_log,
                                     logged=logged, scheduler=args.scheduler)
     runtime = time.perf_counter() - start
-    where = f"the cluster at {args.scheduler}" if args.scheduler else f"{jobs} process(es)"
     exact = all(p.get("rd_lower") == p.get("rd_upper") for p in points if "error" not in p)
     codec_note = "" if settings.codec == "flowcodec" else f"  codec {settings.codec}"
     print(f"\nsource {args.source} {source_parameters(source)}  dim {source.dim}{codec_note}  unit: bits per sample "
@@ -582,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         worst = max(p["gap"] for p in good)
         which = "E KL" if "rate_kl" in good[0] else "operational rate"
         print(f"\nmax gap {which} - R(D): {worst:.4f} bits (target {GAP_TARGET_BITS}); violations: {n_viol}; "
-              f"runtime {runtime:.1f} s on {where}")
+              f"runtime {runtime:.1f} s on {ran_on(jobs, args.scheduler)}")
     for p in points:
         for v in p["violations"]:
             print(f"VIOLATION at beta={p['beta']:g}: {v}", file=sys.stderr)
