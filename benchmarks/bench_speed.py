@@ -130,7 +130,6 @@ def main() -> None:
                           check=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True, check=True).stdout.strip())
-    base_tree = worktree(args.baseline, Path(tempfile.gettempdir()) / f"ibflow-baseline-{args.baseline}")
     previous = json.loads(OUT.read_text()).get("cases", {}) if OUT.exists() else {}
     report: dict[str, Any] = {
         "unit": "seconds (wall, whole process) and bits",
@@ -141,14 +140,15 @@ def main() -> None:
         # the cases not run now keep their last figures (each case says its commits); retired cases go
         "cases": {k: v for k, v in previous.items() if k in CASES},
     }
-    for tree in (base_tree, ROOT):
-        warm_caches(tree)
+    warm_caches(ROOT)
     report["steps"] = step_times()
     print(f"per step: {report['steps']['median']} (fused / reference {report['steps']['ratio_fused']})", flush=True)
-    if args.steps_only:
+    if args.steps_only:  # this checkout alone: no baseline worktree to make or warm
         OUT.write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {OUT}")
         return
+    base_tree = worktree(args.baseline, Path(tempfile.gettempdir()) / f"ibflow-baseline-{args.baseline}")
+    warm_caches(base_tree)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             runs: dict[str, list[dict[str, Any]]] = {"now": [], "baseline": []}
