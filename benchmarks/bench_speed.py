@@ -9,9 +9,9 @@ whole process (imports, worker start-up, training, measurement); both trees' cac
 the ratio now / baseline, and each side's accuracy from its JSON (worst E KL - R(D), violations), so a
 speed-up that costs accuracy shows.
 
-    python benchmarks/bench_speed.py              # ~10 min on 2 cores -> benchmarks/results/speed.json
+    python benchmarks/bench_speed.py              # ~15 min on 2 cores -> benchmarks/results/speed.json
     python benchmarks/bench_speed.py --cases gaussian --repeats 3
-    python benchmarks/bench_speed.py --steps-only  # ms per training step, fused spline vs reference (~1 min)
+    python benchmarks/bench_speed.py --steps-only  # ms per step, fused spline vs reference; kernel compile time
 """
 
 from __future__ import annotations
@@ -70,8 +70,12 @@ def timed_run(tree: Path, argv: list[str], json_path: Path) -> dict[str, Any]:
         raise RuntimeError(f"{' '.join(cmd)} in {tree} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     points = json.loads(json_path.read_text())["points"]
     good = [p for p in points if "error" not in p]
+    # where a point's time goes (as its process measured it; a batched point's training is its share)
+    per_point = {k: round(statistics.median(p[k] for p in good), 2) for k in ("train_seconds", "measure_seconds")
+                 if all(k in p for p in good)}
     return {
         "wall_s": round(wall, 2),
+        "median_per_point_s": per_point,
         "exit_status": proc.returncode,
         "max_gap_bits": max(p["gap"] for p in good),
         "max_abs_gap_bits": max(abs(p["gap"]) for p in good),
@@ -100,6 +104,29 @@ for size in (1, 3):
     out[size] = train(model, sample, 0.2 if size == 1 else 1.0, TrainConfig(steps=300), progress=False).seconds / 300 * 1e3
 print(json.dumps(out))
 """
+
+
+KERNEL_FIRST_USE = """
+import time, torch
+from ibflow.flows import ElementwiseSpline
+layer = ElementwiseSpline(1)
+x = torch.randn(8, 1, requires_grad=True)
+start = time.perf_counter()
+y, log_derivative = layer(x)
+(y.sum() + log_derivative.sum()).backward()
+torch.no_grad()(layer.inverse)(x)
+print(time.perf_counter() - start)
+"""
+
+
+def kernel_first_use() -> dict[str, float]:
+    """Seconds of a process's first spline forward, backward and inverse: with an empty numba cache (the
+    kernels compiled, as in a fresh checkout) and then with that cache (loaded, as in every later process)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": cache}
+        times = [float(subprocess.run([sys.executable, "-c", KERNEL_FIRST_USE], cwd=ROOT, env=env, capture_output=True,
+                                      text=True, check=True).stdout) for _ in range(2)]
+    return {"compile_s": round(times[0], 2), "cached_s": round(times[1], 2)}
 
 
 def step_times() -> dict[str, Any]:
@@ -143,6 +170,8 @@ def main() -> None:
     warm_caches(ROOT)
     report["steps"] = step_times()
     print(f"per step: {report['steps']['median']} (fused / reference {report['steps']['ratio_fused']})", flush=True)
+    report["kernel_first_use"] = kernel_first_use()
+    print(f"spline kernels on first use: {report['kernel_first_use']}", flush=True)
     if args.steps_only:  # this checkout alone: no baseline worktree to make or warm
         OUT.write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {OUT}")
