@@ -1,4 +1,4 @@
-"""Run independent tasks in this process, in spawned worker processes, or on a Dask distributed cluster,
+"""Run independent tasks in this process, in worker processes, or on a Dask distributed cluster,
 with a progress bar and a clean Ctrl-C (the finished results are kept, the running workers are stopped).
 
 Every task is seeded and independent, so where it runs changes no result: a sweep gives the same JSON
@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-__all__ = ["run_tasks", "check_scheduler", "add_scheduler_argument", "ran_on", "SCHEDULER_PATTERN"]
+__all__ = ["run_tasks", "worker_context", "check_scheduler", "add_scheduler_argument", "ran_on", "SCHEDULER_PATTERN"]
 
 _SIGNAL_POLL_S = 0.25
 """How often a waiting parent wakes, at least, so that a Ctrl-C is acted on within this time."""
@@ -73,14 +73,32 @@ def ran_on(jobs: int, scheduler: str | None) -> str:
     return f"the cluster at {scheduler}" if scheduler else f"{jobs} process(es)"
 
 
+def worker_context() -> Any:
+    """How the local pool starts its workers: forked where the OS can fork (Linux), else spawned.
+
+    Why fork. A spawned worker starts a fresh interpreter and imports torch and the package again
+    (about 3 s on the 2-core machine, for every worker, in every sweep); a forked one starts with the
+    parent's modules already imported. Fork copies only the calling thread, so a child that entered an
+    OpenMP parallel region with more than one thread would wait for a team of the parent's that does
+    not exist there (measured: a forked worker hangs in its first threaded torch operation after the
+    parent ran one); :func:`_init_worker` therefore puts torch at one thread before any task runs, as
+    every task of this project does itself (one process per core). macOS and Windows spawn, where
+    fork is unsafe or absent."""
+    return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
 def _init_worker() -> None:
     """Worker initializer. A terminal's Ctrl-C reaches the whole process group, but only the parent
     decides what an interrupt means (it keeps the finished results and stops the workers), so the
     workers ignore it instead of turning it into tracebacks of their own. And tqdm's lock (a bar in
     a task) is a thread lock here, not a multiprocessing one: a worker that is terminated cannot
-    release a named semaphore, which the resource tracker would then report as leaked."""
+    release a named semaphore, which the resource tracker would then report as leaked. A forked
+    worker that has torch from its parent runs it on one thread (see :func:`worker_context`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tqdm.set_lock(threading.RLock())
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
@@ -118,8 +136,8 @@ def run_tasks(
 ) -> tuple[list[Any], bool]:
     """``fn(*task)`` for every task; returns (results in completion order, interrupted).
 
-    With ``jobs > 1`` tasks run in spawned processes (safe with torch's thread pools, the same on
-    every OS). ``inline_extra`` is appended to the arguments only when running in this process
+    With ``jobs > 1`` tasks run in worker processes (:func:`worker_context`: forked on Linux, each
+    worker's torch on one thread, else spawned). ``inline_extra`` is appended to the arguments only when running in this process
     (e.g. a flag that turns on nested progress bars, which would garble output from workers).
     ``on_result(result)`` is called in this process as each result arrives, before the next is
     awaited (e.g. to write it to a log, so that it survives whatever happens later).
@@ -157,7 +175,7 @@ def run_tasks(
             for t in tasks:
                 finished(fn(*t, *inline_extra))
         elif tasks:
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context(), initializer=_init_worker)
             try:
                 pending: set[Future[Any]] = {pool.submit(fn, *t) for t in tasks}
                 while pending:

@@ -26,7 +26,6 @@ tensors that are not on the CPU, :func:`available` is false and the spline runs 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 from typing import Any
@@ -36,34 +35,21 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ibflow.jit import NUMBA, LazyKernels
+
 __all__ = ["available", "spline_forward", "spline_inverse"]
 
 # numba is a dependency; where it cannot be imported (an unsupported platform) the kernels are off and
 # only speed is lost. It is imported, and the kernels compiled or loaded from their cache, on first use,
 # so that importing ibflow does not pay for it. IBFLOW_FUSED_SPLINE=0 turns them off (the PyTorch
 # reference everywhere), e.g. to compare the two.
-_ENABLED = importlib.util.find_spec("numba") is not None and os.environ.get("IBFLOW_FUSED_SPLINE", "1") != "0"
-_KERNELS = ("_forward_kernel", "_backward_kernel", "_inverse_kernel", "_knots_kernel", "_knots_backward_kernel")
-_compiled: dict[str, Any] = {}
+_ENABLED = NUMBA and os.environ.get("IBFLOW_FUSED_SPLINE", "1") != "0"
 
 
 def available(x: Tensor) -> bool:
     """Whether the fused kernels serve a spline of the points ``x``: numba present, not turned off,
     and a CPU tensor of float32 or float64."""
     return _ENABLED and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-
-
-def _kernel(name: str) -> Any:
-    """The compiled kernel ``name`` (numba's cache beside this file keeps it across processes)."""
-    if not _compiled:
-        import numba
-
-        jit = numba.njit(cache=True, nogil=True)
-        # the kernels call these helpers: the module globals must be the compiled ones when they compile
-        for helper in ("_find_bin", "_log_derivative"):
-            globals()[helper] = jit(globals()[helper])
-        _compiled.update({k: jit(globals()[k]) for k in _KERNELS})
-    return _compiled[name]
 
 
 def _find_bin(knots: np.ndarray, value: float) -> int:  # pragma: no cover - compiled
@@ -246,6 +232,13 @@ def _knots_backward_kernel(grad_table, p_width, p_height, derivatives, bound, mi
             grad_derivatives[f, j] = g * (1.0 - min_derivative) * sigmoid / math.log(2.0)
 
 
+_kernel = LazyKernels(
+    globals(),
+    kernels=("_forward_kernel", "_backward_kernel", "_inverse_kernel", "_knots_kernel", "_knots_backward_kernel"),
+    helpers=("_find_bin", "_log_derivative"),
+)
+
+
 def _as_rows(x: Tensor, features: int) -> np.ndarray:
     return x.detach().reshape(-1, features).contiguous().numpy()
 
@@ -263,12 +256,12 @@ class _FusedSpline(torch.autograd.Function):
                 floors: tuple[float, float, float], bound: float) -> tuple[Tensor, Tensor]:
         features = widths.shape[0]
         w, h, d = _parameters(widths, heights, derivatives)
-        x_knots, _, table, p_width, p_height = _kernel("_knots_kernel")(w, h, d, float(bound), *floors)
+        x_knots, _, table, p_width, p_height = _kernel["_knots_kernel"](w, h, d, float(bound), *floors)
         xs = _as_rows(x, features)
         y = np.empty_like(xs)
         log_derivative = np.empty_like(xs)
         bins = np.empty(xs.shape, dtype=np.int64)
-        _kernel("_forward_kernel")(xs, x_knots, table, float(bound), y, log_derivative, bins)
+        _kernel["_forward_kernel"](xs, x_knots, table, float(bound), y, log_derivative, bins)
         ctx.save_for_backward(x)
         # the backward differentiates the spline of this pass: its tables are fresh arrays, and the slopes'
         # raw parameters are copied (d is a view of the parameter, which an optimiser may update in place)
@@ -284,10 +277,10 @@ class _FusedSpline(torch.autograd.Function):
         xs = _as_rows(x, features)
         grad_x = np.empty_like(xs)
         grad_table = np.zeros(table.shape)
-        _kernel("_backward_kernel")(xs, table, bins, _as_rows(grad_y.to(x.dtype), features), _as_rows(grad_log.to(x.dtype), features),
+        _kernel["_backward_kernel"](xs, table, bins, _as_rows(grad_y.to(x.dtype), features), _as_rows(grad_log.to(x.dtype), features),
                          grad_x, grad_table)
         grads = [np.empty(p_width.shape), np.empty(p_height.shape), np.empty(d.shape)]
-        _kernel("_knots_backward_kernel")(grad_table, p_width, p_height, d, bound, *floors, *grads)
+        _kernel["_knots_backward_kernel"](grad_table, p_width, p_height, d, bound, *floors, *grads)
         return (torch.from_numpy(grad_x).reshape(x.shape), *(torch.from_numpy(g).to(dtype) for g in grads), None, None)
 
 
@@ -306,9 +299,9 @@ def spline_inverse(y: Tensor, widths: Tensor, heights: Tensor, derivatives: Tens
     """(x, log dx/dy) of the points ``y`` (..., F), the inverse of :func:`spline_forward`; not
     differentiable (what measurement and decoding need)."""
     features = widths.shape[0]
-    _, y_knots, table, _, _ = _kernel("_knots_kernel")(*_parameters(widths, heights, derivatives), float(bound), *floors)
+    _, y_knots, table, _, _ = _kernel["_knots_kernel"](*_parameters(widths, heights, derivatives), float(bound), *floors)
     ys = _as_rows(y, features)
     out = np.empty_like(ys)
     log_derivative = np.empty_like(ys)
-    _kernel("_inverse_kernel")(ys, y_knots, table, float(bound), out, log_derivative)
+    _kernel["_inverse_kernel"](ys, y_knots, table, float(bound), out, log_derivative)
     return torch.from_numpy(out).reshape(y.shape), torch.from_numpy(log_derivative).reshape(y.shape)

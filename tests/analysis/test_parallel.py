@@ -121,3 +121,41 @@ def test_a_failed_task_stops_the_run_after_the_finished_results_were_passed_on(j
     assert time.monotonic() - start < LONG_SECONDS / 4
     assert sorted(seen) == [0, 1, 2]
     assert not [pid for pid in _worker_pids(tmp_path) if _alive(pid)]
+
+
+def threaded_sum(n: int) -> tuple[int, float]:
+    """A task that runs a torch operation large enough for intra-op threads; returns (threads, result)."""
+    import torch
+
+    return torch.get_num_threads(), float(torch.ones(n).exp().sum())
+
+
+FORKED_AFTER_THREADS = """
+import json
+import torch
+from analysis.parallel import run_tasks, worker_context
+from tests.analysis.test_parallel import threaded_sum
+torch.set_num_threads(2)
+torch.ones(4_000_000).exp().sum()  # the parent's OpenMP team exists now
+results, _ = run_tasks(threaded_sum, [(4_000_000,)] * 2, jobs=2, progress=False)
+print(json.dumps({"method": worker_context().get_start_method(), "results": results}))
+"""
+
+
+def test_forked_workers_run_torch_on_one_thread_after_the_parent_ran_threads():
+    # a forked child that entered an OpenMP region with more than one thread would wait forever for the
+    # parent's team (libgomp), so the worker initializer caps torch at one thread: without the cap this hangs
+    import json
+    import math
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", FORKED_AFTER_THREADS], cwd=root, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["method"] == ("fork" if sys.platform.startswith("linux") else "spawn")
+    assert [threads for threads, _ in report["results"]] == [1, 1]
+    for _, total in report["results"]:  # float32 sum of 4e6 copies of e: a relative error of a few 1e-7 per add
+        assert abs(total / (4_000_000 * math.e) - 1) < 1e-3
