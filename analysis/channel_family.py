@@ -164,21 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        try:
-            source = get_source(args.source)
-        except ValueError as e:
-            raise ValueError(f"--source: {e}") from None
-        if source.dim != 1:
-            raise ValueError(f"--source {args.source} has dim {source.dim}; the channel family here is 1-D")
         for beta in args.betas:
             require_positive("--betas", beta)
         require_at_least("--steps", args.steps, 1)
         require_at_least("--points", args.points, 64)
         if args.json:
             check_output_file("--json", args.json)
+        try:  # the grid refuses a source that is not 1-D
+            source = get_source(args.source)
+            grid = ChannelGrid.for_source(source, points=args.points)
+        except ValueError as e:
+            raise ValueError(f"--source {args.source}: {e}") from None
     except ValueError as e:
         parser.error(str(e))
-    grid = ChannelGrid.for_source(source, points=args.points)
     rows = []
     runs = [(beta, hetero) for beta in args.betas for hetero in (False, True)]
     for beta, hetero in tqdm(runs, desc="channels", disable=args.no_progress):

@@ -48,7 +48,8 @@ def test_the_solver_reaches_r_of_d_on_a_gaussian_source(beta):
 
 
 def test_bad_arguments_are_refused_before_any_work(capsys):
-    for argv, needle in ((["--source", "gaussian-vector"], "--source"), (["--betas", "0"], "--betas"),
+    for argv, needle in ((["--source", "gaussian-vector"], "--source"), (["--source", "banana"], "is 1-D"),
+                         (["--betas", "0"], "--betas"),
                          (["--steps", "0"], "--steps"), (["--source", "nothing"], "--source")):
         with pytest.raises(SystemExit) as exit_info:
             channel_family.main(argv)
