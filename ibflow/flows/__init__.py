@@ -8,7 +8,7 @@ from ibflow.flows.base import (
 )
 from ibflow.flows.block import BlockDiagonal
 from ibflow.flows.conditional import ConditionalAffine
-from ibflow.flows.coupling import AffineCoupling, ConditionalAffineCoupling
+from ibflow.flows.coupling import AffineCoupling, ConditionalAffineCoupling, SplineCoupling
 from ibflow.flows.glow import (
     ConvAffineCoupling,
     MultiScaleGlow,
@@ -38,6 +38,7 @@ __all__ = [
     "Reverse",
     "AffineCoupling",
     "ConditionalAffineCoupling",
+    "SplineCoupling",
     "ConditionalAffine",
     "ElementwiseSpline",
     "rational_quadratic_knots",

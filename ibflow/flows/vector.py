@@ -8,7 +8,7 @@ import torch
 
 from ibflow.checks import check_int
 from ibflow.flows.base import Flow, FlowSequential
-from ibflow.flows.coupling import AffineCoupling
+from ibflow.flows.coupling import AffineCoupling, SplineCoupling
 from ibflow.flows.linear import ActNorm, LULinear
 from ibflow.flows.spline import ElementwiseSpline
 
@@ -18,6 +18,7 @@ def build_vector_flow(
     depth: int = 4,
     hidden: int = 64,
     spline_bins: int | None = 8,
+    coupling: str = "affine",
 ) -> FlowSequential:
     r"""Builds a default flow for small vectors of shape ``(batch, features)``.
 
@@ -29,7 +30,9 @@ def build_vector_flow(
     - ``features >= 2``: ``depth`` Glow-like blocks of :class:`ActNorm` ->
       [:class:`ElementwiseSpline`] -> :class:`LULinear` -> :class:`AffineCoupling`, the
       coupling masks alternating between the first and the second half of the features. The
-      spline is left out when ``spline_bins`` is ``None``.
+      spline is left out when ``spline_bins`` is ``None``. With ``coupling="spline"`` each
+      coupling is a :class:`SplineCoupling` (a rational-quadratic spline per transformed feature,
+      its knots computed from the kept ones; ``spline_bins`` bins, 8 where it is ``None``).
 
     Every ActNorm initialises on the first forward pass in training mode, so run one training
     batch through the flow before calling :meth:`Flow.inverse` or evaluating it.
@@ -40,6 +43,7 @@ def build_vector_flow(
         hidden: The width of the coupling conditioners' hidden layers, at least 1.
         spline_bins: The number of bins of each :class:`ElementwiseSpline` (at least 2), or
             ``None`` for no splines.
+        coupling: ``"affine"`` (RealNVP) or ``"spline"`` (:class:`SplineCoupling`).
 
     Returns:
         The flow, initialised close to the identity (up to the random orthogonal LULinear maps).
@@ -56,6 +60,8 @@ def build_vector_flow(
     hidden = check_int("hidden", hidden, 1)
     if spline_bins is not None:
         spline_bins = check_int("spline_bins", spline_bins, 2)
+    if coupling not in ("affine", "spline"):
+        raise ValueError(f"coupling must be 'affine' or 'spline', got {coupling!r}")
 
     flows: list[Flow] = []
     if features == 1:
@@ -73,5 +79,8 @@ def build_vector_flow(
             flows.append(ElementwiseSpline(features, bins=spline_bins))
         flows.append(LULinear(features))
         block_mask = mask if block % 2 == 0 else ~mask
-        flows.append(AffineCoupling(features, hidden=hidden, mask=block_mask))
+        if coupling == "spline":
+            flows.append(SplineCoupling(features, hidden=hidden, mask=block_mask, bins=spline_bins or 8))
+        else:
+            flows.append(AffineCoupling(features, hidden=hidden, mask=block_mask))
     return FlowSequential(*flows)

@@ -15,6 +15,13 @@ from estimators import estimate_mi
 from estimators.closed_form import gaussian_mi_from_correlations
 from estimators.densities import GaussianConditional, NormalScores, ScaleMixture
 from estimators.doe import difference_of_entropies
+from estimators.intervals import fit_bracket_interval, student_t_interval
+
+
+def _sampling_half(e) -> float:  # type: ignore[no-untyped-def]
+    """The 95 % Student-t half-width of the held-out mean alone (the interval's sampling part)."""
+    low, high = student_t_interval(0.0, e.extra["pmi"])
+    return (high - low) / 2
 
 
 def _pair(n: int, rho: float, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +39,7 @@ def test_doe_recovers_gaussian_mi(rho: float, dim: int, seed: int) -> None:
     # Correctly specified models: the bias is O(parameters / n) (about 0.005 nats here), so the
     # truth must lie within the 95 % half-width widened by 4/3 (2.6 standard errors, a 99 % interval)
     # plus 0.01 nats for that bias.
-    half = (e.ci[1] - e.ci[0]) / 2
+    half = _sampling_half(e)
     assert abs(e.value - truth) <= 4 / 3 * half + 0.01
     assert e.ci[0] < e.value < e.ci[1]
 
@@ -42,7 +49,7 @@ def test_doe_tracks_ten_nats_in_twenty_dimensions() -> None:
     x, y = _pair(16000, math.sqrt(-math.expm1(-1.0)), 20, 0)
     e = estimate_mi(x, y, method="doe", seed=0, progress=False)
     assert abs(e.value - 10.0) < 1.0
-    half = (e.ci[1] - e.ci[0]) / 2
+    half = _sampling_half(e)
     # 2.6 standard errors (99 %) plus 0.05 nats of model bias: about 860 linear-Gaussian parameters on 9600 pairs
     # in 20 dimensions leave a held-out bias of order parameters / (2 n) = 0.04 nats
     assert abs(e.value - 10.0) <= 4 / 3 * half + 0.05
@@ -54,7 +61,7 @@ def test_doe_invariant_under_monotone_maps() -> None:
     x, y = _pair(4000, 0.8, 2, 1)
     a = difference_of_entropies(x, y, steps=100, progress=False)
     b = difference_of_entropies(x**3 + x, np.exp(y), steps=100, progress=False)
-    half = (a.ci[1] - a.ci[0]) / 2
+    half = _sampling_half(a)
     assert abs(a.value - b.value) < 0.1 * half
 
 
@@ -115,3 +122,11 @@ def test_doe_rejects_bad_input() -> None:
         difference_of_entropies(x, y, level=1.5, progress=False)
     with pytest.raises(ValueError, match="too few rows"):
         difference_of_entropies(x[:100], y[:100], progress=False)
+
+
+def test_doe_interval_spans_in_sample_and_held_out() -> None:
+    x, y = _pair(3000, 0.7, 2, 4)
+    e = difference_of_entropies(x, y, steps=100, progress=False)
+    assert e.value == e.extra["held_out"] == pytest.approx(float(np.mean(e.extra["pmi"])), abs=1e-12)
+    assert e.ci == fit_bracket_interval(e.extra["in_sample"], e.value, e.extra["pmi"])
+    assert e.ci[0] < min(e.extra["in_sample"], e.value) and max(e.extra["in_sample"], e.value) < e.ci[1]

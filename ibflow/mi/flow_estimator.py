@@ -1,0 +1,206 @@
+r"""The ``flow`` MI estimator: Gaussianize each side with a normalizing flow, read I from the canonical correlations.
+
+Butakov, Tolmachev, Malanchuk & Frolov (NeurIPS 2024), "Mutual information estimation via
+normalizing flows": for invertible f and g, I(X; Y) = I(f(X); g(Y)) (Cover & Thomas 2nd ed.,
+8.6), and if (f(X), g(Y)) is jointly Gaussian the right side is -1/2 sum_k log(1 - rho_k^2) in
+its canonical correlations rho_k. The flows and the Gaussian are fitted together by maximum
+likelihood of the joint density p(x, y) = N((f(x), g(y)); 0, S) |det f'(x)| |det g'(y)|.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from contracts.interface import Estimate
+from estimators.densities import NormalScores
+from estimators.intervals import fit_bracket_interval
+from estimators.registry import ConfiguredEstimator, option_values, register_estimator
+from estimators.training import TrainedOptions, check_int, check_real, paired_arrays, split_indices, train_critic
+from ibflow.flows import FlowSequential, build_vector_flow
+from ibflow.mi.gaussian_latent import JointGaussian, canonical_correlations
+
+__all__ = ["FlowMIOptions", "FlowMI", "GaussianizingFlows", "flow_mutual_information"]
+
+
+class GaussianizingFlows(torch.nn.Module):
+    """The model of the flow estimator: a flow per side and the joint Gaussian of their outputs."""
+
+    def __init__(self, dim_x: int, dim_y: int, blocks: int, hidden: int, spline_bins: int | None,
+                 coupling: str = "spline") -> None:
+        super().__init__()
+        self.f: FlowSequential = build_vector_flow(dim_x, blocks, hidden, spline_bins, coupling)
+        self.g: FlowSequential = build_vector_flow(dim_y, blocks, hidden, spline_bins, coupling)
+        self.latent = JointGaussian(dim_x, dim_y)
+
+    def latents(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(f(x), g(y), log |det f'(x)| + log |det g'(y)|)."""
+        u, ldf = self.f(x)
+        v, ldg = self.g(y)
+        return u, v, ldf + ldg
+
+    def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
+        """log p(x, y) of the model, per row (in the coordinates the flows see)."""
+        u, v, logdet = self.latents(x, y)
+        return self.latent.log_prob(u, v) + logdet
+
+    def pmi(self, x: Tensor, y: Tensor) -> Tensor:
+        """The model's pointwise MI: the Jacobians cancel, so it is the latent Gaussian's at (f(x), g(y))."""
+        u, v, _ = self.latents(x, y)
+        return self.latent.pmi(u.double(), v.double())
+
+
+def flow_mutual_information(
+    x: Any,
+    y: Any,
+    gaussianize: bool = True,
+    hidden: int = 64,
+    layers: int = 2,
+    spline_bins: int = 8,
+    coupling: str = "spline",
+    steps: int = 3000,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    split: tuple[float, float] = (0.2, 0.2),
+    eval_every: int = 50,
+    patience: int = 10,
+    level: float = 0.95,
+    seed: int = 0,
+    progress: bool = True,
+) -> Estimate:
+    r"""I(X; Y) from flows f, g that make (f(X), g(Y)) jointly Gaussian (Butakov et al. 2024).
+
+    Steps: (1) with ``gaussianize``, map each coordinate through its training normal scores
+    (:class:`~estimators.densities.NormalScores`; strictly increasing, so I is unchanged);
+    (2) fit flows f, g (:func:`ibflow.flows.build_vector_flow`: blocks of ActNorm, elementwise
+    spline, LU linear map and a rational-quadratic spline coupling) and a joint Gaussian N(0, S) of (f(x), g(y)) by maximum likelihood on
+    the training split, S started at the sample covariance (so training starts from the Gaussian
+    copula fit), with early stopping on the validation likelihood; (3) evaluate the model's
+    pointwise MI, log N((u, v); S) - log N(u; S_uu) - log N(v; S_vv) at u = f(x), v = g(y), on the
+    held-out test split and on the training split. A fitted model scores itself too well on its
+    training rows and too badly on fresh ones, by the same p / 2n to first order (Akaike 1974), so
+    the estimate is the midpoint of the in-sample and held-out means, and the interval spans them,
+    widened by the held-out mean's Student-t half-width
+    (:func:`~estimators.intervals.fit_bracket_interval`). Both ends are kept
+    (``extra["in_sample"]``, ``extra["held_out"]``), and so are the held-out terms, the estimate's
+    pointwise MI profile (``extra["pmi"]``; Czyż et al. 2025). The model's closed form
+    -1/2 sum log(1 - rho_k^2) from the canonical correlations of S is ``extra["model_mi"]``; where
+    the model is right it is close to the in-sample mean.
+
+    Measured on a 25 + 25-d Gaussian at I = 1.5 nats with n = 5000 (3000 training rows), the
+    held-out mean is 0.18 nats low and the closed form 0.10 high: the fitting noise of a 50-d
+    covariance, which the midpoint mostly cancels. The interval covers sampling and fitting
+    noise, not misspecification: a flow that leaves (f(X), g(Y)) non-Gaussian (a Student-t pair,
+    whose dependence through the shared scale no pair of marginal maps removes; a spiral the
+    flows could not undo from the rows they had) biases the estimate, and nothing computed from
+    the model reveals by how much. This is an estimate, not a bound.
+
+    Arguments:
+        x, y: arrays (n, d_x), (n, d_y).
+        gaussianize: normal scores first (default) or only standardise (ActNorm).
+        hidden: width of the coupling conditioners.
+        layers: flow blocks per side.
+        spline_bins: bins of each elementwise and coupling spline.
+        coupling: ``"spline"`` (Durkan et al. 2019, default) or ``"affine"`` (RealNVP) couplings.
+        steps, batch_size, lr, eval_every, patience: Adam with held-out early stopping.
+        split: validation and test fractions.
+        level: interval coverage.
+        seed: seeds the split, the flows' initialisation and the minibatches.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0); x = rng.standard_normal((2000, 2))
+        >>> e = flow_mutual_information(x, x + rng.standard_normal((2000, 2)), steps=200, progress=False)
+        >>> bool(e.ci[0] < np.log(2) < e.ci[1])  # the truth, log 2, inside the interval
+        True
+    """
+    x, y = paired_arrays(x, y)
+    tr, va, te = split_indices(x.shape[0], split, seed)
+    if len(tr) < batch_size or len(te) < 2 or len(va) < 1:
+        raise ValueError(f"x has too few rows ({x.shape[0]}) for batch_size={batch_size} and split={split}")
+    if gaussianize:
+        fx, fy = NormalScores(x[tr]), NormalScores(y[tr])
+        x, y = fx(x), fy(y)
+
+    torch.manual_seed(seed)
+    t = lambda i, a: torch.as_tensor(a[i], dtype=torch.float32)  # noqa: E731
+    xt, yt, xv, yv, xe, ye = t(tr, x), t(tr, y), t(va, x), t(va, y), t(te, x), t(te, y)
+    model = GaussianizingFlows(x.shape[1], y.shape[1], layers, hidden, spline_bins, coupling)
+    model.train()
+    with torch.no_grad():
+        u, v, _ = model.latents(xt, yt)  # the first training-mode pass initialises every ActNorm
+        model.latent.fit(torch.cat([u, v], 1))
+    gen = torch.Generator().manual_seed(seed)
+
+    def loss_step(_: int) -> tuple[Tensor, float]:
+        # the curve records the training-batch mean log-likelihood (nats per pair)
+        i = torch.randperm(xt.shape[0], generator=gen)[:batch_size]
+        ll = model.log_prob(xt[i], yt[i]).mean()
+        return -ll, float(ll.detach())
+
+    def validate() -> float:
+        return float(model.log_prob(xv, yv).mean())
+
+    curve, val_curve, best_step = train_critic(model, loss_step, validate, steps, lr, eval_every, patience,
+                                               progress, desc="mi[flow]")
+    with torch.no_grad():
+        terms = model.pmi(xe, ye).numpy()
+        in_sample = float(model.pmi(xt, yt).mean())
+        rho = canonical_correlations(model.latent.covariance(), x.shape[1])
+    held_out = float(terms.mean())
+    value = 0.5 * (in_sample + held_out)
+    return Estimate(
+        value=value,
+        ci=fit_bracket_interval(in_sample, held_out, terms, level),
+        method="flow",
+        curve=curve,
+        extra={
+            "in_sample": in_sample,
+            "held_out": held_out,
+            "model_mi": model.latent.mutual_information(),
+            "coupling": coupling,
+            "canonical_correlations": rho.tolist(),
+            "pmi": terms,
+            "val_curve": val_curve,
+            "best_step": best_step,
+            "steps_run": len(curve),
+            "n_test": len(terms),
+            "interval": f"from the in-sample ({in_sample:.4f}) to the held-out mean ({held_out:.4f}) of the model's "
+            f"pointwise MI, widened by the Student-t half-width of the {len(terms)} held-out terms: sampling and "
+            "fitting noise, not the misspecification of the model (an estimate, not a bound)",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class FlowMIOptions(TrainedOptions):
+    """Options of :class:`FlowMI` (the keywords of :func:`flow_mutual_information`)."""
+
+    hidden: int = field(default=64, metadata={"help": "width of the coupling conditioners' hidden layers"})
+    layers: int = field(default=2, metadata={"help": "flow blocks per side (ActNorm, spline, LU linear, coupling)"})
+    spline_bins: int = field(default=8, metadata={"help": "bins of each elementwise spline"})
+    steps: int = field(default=3000, metadata={"help": "maximum training steps"})
+    batch_size: int = field(default=256, metadata={"help": "minibatch size"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    coupling: Literal["spline", "affine"] = field(default="spline", metadata={"help": "coupling layers: spline (rational-quadratic) or affine"})
+    gaussianize: bool = field(default=True, metadata={"help": "map each coordinate to normal scores first"})
+    level: float = field(default=0.95, metadata={"help": "coverage of the interval"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("layers", self.layers, 1)
+        check_int("spline_bins", self.spline_bins, 2)
+        if self.coupling not in ("spline", "affine"):
+            raise ValueError(f"coupling must be 'spline' or 'affine', got {self.coupling!r}")
+        check_real("level", self.level, low=0.0, high=1.0)
+
+
+@register_estimator("flow", options=FlowMIOptions, tags=("density", "trained"))
+class FlowMI(ConfiguredEstimator):
+    """Normalizing flows that make (f(X), g(Y)) jointly Gaussian; I from canonical correlations (Butakov et al. 2024)."""
+
+    def estimate(self, x: Any, y: Any) -> Estimate:
+        return flow_mutual_information(x, y, **option_values(self.options))
