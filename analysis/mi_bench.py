@@ -303,6 +303,9 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         "staircase: 20-d correlated Gaussians at 2, 4, 6, 8, 10 nats) and report mean, bias, spread across "
         "repeats, mean interval and wall time. All numbers in nats.",
     )
+    p.add_argument("--suite", choices=["staircase", "tasks"], default="staircase",
+                   help="staircase (default): one sampler over a grid of true MIs, the options below; tasks: the "
+                   "known-MI task suite, MAE per family with coverage (python -m analysis.mi_bench --suite tasks --help)")
     g = p.add_argument_group("grid")
     g.add_argument(
         "--source", default="staircase", metavar="SAMPLER",
@@ -447,7 +450,16 @@ def bench_report(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; exit status 0, 2 on bad arguments, 130 if interrupted."""
+    """Run the benchmark; exit status 0, 2 on bad arguments, 130 if interrupted. With ``--suite tasks``
+    the known-MI task suite runs instead (:mod:`analysis.mi_suite`, which takes the rest of the arguments)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--suite", choices=["staircase", "tasks"], default="staircase")
+    known, rest = pre.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if known.suite == "tasks":
+        from analysis import mi_suite  # the suite's own parser and flags
+
+        return mi_suite.main(rest)
+    argv = rest
     parser, flags = _parser_and_flags()
     args, settings = parse_study_args(parser, argv, lambda a: _settings(a, flags))
     tasks = len(settings.mis) * len(settings.methods) * len(settings.seeds)

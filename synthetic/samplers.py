@@ -86,6 +86,14 @@ class CorrelatedGaussian:
         y = self.rho * x + math.sqrt(1.0 - self.rho**2) * rng.standard_normal((n, self.dim))
         return x, y
 
+    def pmi(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        r"""log p(x, y) - log p(x) - log p(y) of every row (nats), shape (n,): a sum over the d pairs of
+        -1/2 log(1 - rho^2) - (rho^2 x^2 - 2 rho x y + rho^2 y^2) / (2 (1 - rho^2))."""
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        r2 = self.rho**2
+        quad = (r2 * (x * x + y * y) - 2.0 * self.rho * x * y) / (2.0 * (1.0 - r2))
+        return -0.5 * self.dim * math.log1p(-r2) - np.sum(quad, axis=1)
+
     def params(self) -> dict[str, Any]:
         return {"rho": self.rho, "dim": self.dim}
 
@@ -180,6 +188,10 @@ class StudentTPair:
         lm = multivariate_t(loc=np.zeros(d), shape=eye, df=self.df)
         return lj - lm.logpdf(x) - lm.logpdf(y)
 
+    def pmi(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The pointwise MI log p(x, y) - log p(x) - log p(y) (nats): :meth:`log_density_ratio`."""
+        return self.log_density_ratio(x, y)
+
     def params(self) -> dict[str, Any]:
         return {"rho": self.rho, "df": self.df, "dim": self.dim}
 
@@ -237,6 +249,14 @@ class TransformedPair:
     def sample(self, n: int, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         x, y = self.base.sample(n, seed)
         return TRANSFORMS[self.fx](x), TRANSFORMS[self.fy](y)
+
+    def pmi(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The pointwise MI (nats): the Gaussian's at (f^{-1}(x), g^{-1}(y)), the Jacobians cancelling."""
+        inverses: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            "cube": np.cbrt, "exp": np.log, "sinh": np.arcsinh, "identity": _identity,
+        }
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        return self.base.pmi(inverses[self.fx](x), inverses[self.fy](y))
 
     def params(self) -> dict[str, Any]:
         return {**self.base.params(), "fx": self.fx, "fy": self.fy}

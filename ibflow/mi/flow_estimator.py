@@ -21,7 +21,7 @@ from estimators.intervals import fit_bracket_interval
 from estimators.registry import ConfiguredEstimator, option_values, register_estimator
 from estimators.training import TrainedOptions, check_int, check_real, paired_arrays, split_indices, train_critic
 from ibflow.flows import FlowSequential, build_vector_flow
-from ibflow.mi.gaussian_latent import JointGaussian, canonical_correlations
+from ibflow.mi.gaussian_latent import DEFAULT_SCALES, JointGaussian, canonical_correlations
 
 __all__ = ["FlowMIOptions", "FlowMI", "GaussianizingFlows", "flow_mutual_information"]
 
@@ -30,11 +30,11 @@ class GaussianizingFlows(torch.nn.Module):
     """The model of the flow estimator: a flow per side and the joint Gaussian of their outputs."""
 
     def __init__(self, dim_x: int, dim_y: int, blocks: int, hidden: int, spline_bins: int | None,
-                 coupling: str = "spline") -> None:
+                 coupling: str = "spline", elliptical: bool = False) -> None:
         super().__init__()
         self.f: FlowSequential = build_vector_flow(dim_x, blocks, hidden, spline_bins, coupling)
         self.g: FlowSequential = build_vector_flow(dim_y, blocks, hidden, spline_bins, coupling)
-        self.latent = JointGaussian(dim_x, dim_y)
+        self.latent = JointGaussian(dim_x, dim_y, DEFAULT_SCALES if elliptical else None)
 
     def latents(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(f(x), g(y), log |det f'(x)| + log |det g'(y)|)."""
@@ -61,6 +61,7 @@ def flow_mutual_information(
     layers: int = 2,
     spline_bins: int = 8,
     coupling: str = "spline",
+    elliptical: bool = True,
     steps: int = 3000,
     batch_size: int = 256,
     lr: float = 1e-3,
@@ -105,6 +106,9 @@ def flow_mutual_information(
         layers: flow blocks per side.
         spline_bins: bins of each elementwise and coupling spline.
         coupling: ``"spline"`` (Durkan et al. 2019, default) or ``"affine"`` (RealNVP) couplings.
+        elliptical: the latent a Gaussian scale mixture sum_k pi_k N(0, c_k S) with learned weights
+            (:class:`~ibflow.mi.gaussian_latent.JointGaussian`), which starts as the Gaussian and can
+            express a dependence through a shared scale (Student-t pairs); else the Gaussian alone.
         steps, batch_size, lr, eval_every, patience: Adam with held-out early stopping.
         split: validation and test fractions.
         level: interval coverage.
@@ -128,7 +132,7 @@ def flow_mutual_information(
     torch.manual_seed(seed)
     t = lambda i, a: torch.as_tensor(a[i], dtype=torch.float32)  # noqa: E731
     xt, yt, xv, yv, xe, ye = t(tr, x), t(tr, y), t(va, x), t(va, y), t(te, x), t(te, y)
-    model = GaussianizingFlows(x.shape[1], y.shape[1], layers, hidden, spline_bins, coupling)
+    model = GaussianizingFlows(x.shape[1], y.shape[1], layers, hidden, spline_bins, coupling, elliptical)
     model.train()
     with torch.no_grad():
         u, v, _ = model.latents(xt, yt)  # the first training-mode pass initialises every ActNorm
@@ -186,6 +190,7 @@ class FlowMIOptions(TrainedOptions):
     batch_size: int = field(default=256, metadata={"help": "minibatch size"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
     coupling: Literal["spline", "affine"] = field(default="spline", metadata={"help": "coupling layers: spline (rational-quadratic) or affine"})
+    elliptical: bool = field(default=True, metadata={"help": "latent a Gaussian scale mixture (elliptical) instead of a Gaussian"})
     gaussianize: bool = field(default=True, metadata={"help": "map each coordinate to normal scores first"})
     level: float = field(default=0.95, metadata={"help": "coverage of the interval"})
 
