@@ -22,6 +22,7 @@ from estimators.registry import ConfiguredEstimator, option_values, register_est
 from estimators.training import TrainedOptions, check_int, check_real, paired_arrays, split_indices, train_critic
 from ibflow.flows import FlowSequential, build_vector_flow
 from ibflow.mi.gaussian_latent import DEFAULT_SCALES, JointGaussian, canonical_correlations
+from ibflow.mi.mixture_latent import MixtureLatent
 
 __all__ = ["FlowMIOptions", "FlowMI", "GaussianizingFlows", "flow_mutual_information"]
 
@@ -30,11 +31,11 @@ class GaussianizingFlows(torch.nn.Module):
     """The model of the flow estimator: a flow per side and the joint Gaussian of their outputs."""
 
     def __init__(self, dim_x: int, dim_y: int, blocks: int, hidden: int, spline_bins: int | None,
-                 coupling: str = "spline", elliptical: bool = False) -> None:
+                 coupling: str = "spline") -> None:
         super().__init__()
         self.f: FlowSequential = build_vector_flow(dim_x, blocks, hidden, spline_bins, coupling)
         self.g: FlowSequential = build_vector_flow(dim_y, blocks, hidden, spline_bins, coupling)
-        self.latent = JointGaussian(dim_x, dim_y, DEFAULT_SCALES if elliptical else None)
+        self.latent: JointGaussian | MixtureLatent = JointGaussian(dim_x, dim_y)
 
     def latents(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(f(x), g(y), log |det f'(x)| + log |det g'(y)|)."""
@@ -53,6 +54,45 @@ class GaussianizingFlows(torch.nn.Module):
         return self.latent.pmi(u.double(), v.double())
 
 
+LATENTS = ("auto", "gaussian", "elliptical", "mixture-2", "mixture-4", "mixture-8")
+
+
+def _build_latent(name: str, dim_u: int, dim_v: int) -> JointGaussian | MixtureLatent:
+    if name == "gaussian":
+        return JointGaussian(dim_u, dim_v)
+    if name == "elliptical":
+        return JointGaussian(dim_u, dim_v, DEFAULT_SCALES)
+    return MixtureLatent(dim_u, dim_v, int(name.split("-")[1]))
+
+
+def _latent_name(latent: JointGaussian | MixtureLatent) -> str:
+    if isinstance(latent, MixtureLatent):
+        return f"mixture-{latent.components}"
+    return "elliptical" if latent.elliptical else "gaussian"
+
+
+def choose_latent(train: Tensor, val: Tensor, dim_u: int, name: str = "auto",
+                  seed: int = 0) -> tuple[JointGaussian | MixtureLatent, dict[str, float]]:
+    """The latent the flows start with: ``name``'s family fitted to the ``train`` latents, or for ``"auto"``
+    the family (elliptical, or a Gaussian mixture of 2, 4 or 8 components) whose fit has the best mean
+    log-likelihood on the ``val`` latents. The flows are the same for every candidate at this point, so
+    their Jacobians cancel from the comparison. Returns the latent (float32) and the scores (nats per row)."""
+    names = [n for n in LATENTS if n not in ("auto", "gaussian")] if name == "auto" else [name]
+    best, scores = None, {}
+    for n in names:
+        candidate = _build_latent(n, dim_u, train.shape[1] - dim_u).double()
+        if isinstance(candidate, MixtureLatent):
+            candidate.fit(train, seed)
+        else:
+            candidate.fit(train)
+        with torch.no_grad():
+            scores[n] = float(candidate.log_prob(val[:, :dim_u].double(), val[:, dim_u:].double()).mean())
+        if best is None or scores[n] > scores[_latent_name(best)]:
+            best = candidate
+    assert best is not None
+    return best.float(), scores
+
+
 def flow_mutual_information(
     x: Any,
     y: Any,
@@ -61,7 +101,7 @@ def flow_mutual_information(
     layers: int = 2,
     spline_bins: int = 8,
     coupling: str = "spline",
-    elliptical: bool = True,
+    latent: str = "auto",
     steps: int = 3000,
     batch_size: int = 256,
     lr: float = 1e-3,
@@ -106,9 +146,13 @@ def flow_mutual_information(
         layers: flow blocks per side.
         spline_bins: bins of each elementwise and coupling spline.
         coupling: ``"spline"`` (Durkan et al. 2019, default) or ``"affine"`` (RealNVP) couplings.
-        elliptical: the latent a Gaussian scale mixture sum_k pi_k N(0, c_k S) with learned weights
-            (:class:`~ibflow.mi.gaussian_latent.JointGaussian`), which starts as the Gaussian and can
-            express a dependence through a shared scale (Student-t pairs); else the Gaussian alone.
+        latent: the family of the latent (:func:`choose_latent`): ``gaussian``, as in Butakov et al.;
+            ``elliptical``, a Gaussian scale mixture sum_k pi_k N(0, c_k S) that can express a
+            dependence through a shared scale (Student-t pairs;
+            :class:`~ibflow.mi.gaussian_latent.JointGaussian`); ``mixture-K``, a Gaussian mixture of K
+            components with full covariances (clusters, an "X" of opposite correlations;
+            :class:`~ibflow.mi.mixture_latent.MixtureLatent`); ``auto`` (default), the one of the
+            last two kinds that fits the held-out latents best at the start.
         steps, batch_size, lr, eval_every, patience: Adam with held-out early stopping.
         split: validation and test fractions.
         level: interval coverage.
@@ -132,11 +176,13 @@ def flow_mutual_information(
     torch.manual_seed(seed)
     t = lambda i, a: torch.as_tensor(a[i], dtype=torch.float32)  # noqa: E731
     xt, yt, xv, yv, xe, ye = t(tr, x), t(tr, y), t(va, x), t(va, y), t(te, x), t(te, y)
-    model = GaussianizingFlows(x.shape[1], y.shape[1], layers, hidden, spline_bins, coupling, elliptical)
+    model = GaussianizingFlows(x.shape[1], y.shape[1], layers, hidden, spline_bins, coupling)
     model.train()
     with torch.no_grad():
         u, v, _ = model.latents(xt, yt)  # the first training-mode pass initialises every ActNorm
-        model.latent.fit(torch.cat([u, v], 1))
+        model.eval()
+        uv, vv, _ = model.latents(xv, yv)
+        model.latent, scores = choose_latent(torch.cat([u, v], 1), torch.cat([uv, vv], 1), x.shape[1], latent, seed)
     gen = torch.Generator().manual_seed(seed)
 
     def loss_step(_: int) -> tuple[Tensor, float]:
@@ -153,7 +199,8 @@ def flow_mutual_information(
     with torch.no_grad():
         terms = model.pmi(xe, ye).numpy()
         in_sample = float(model.pmi(xt, yt).mean())
-        rho = canonical_correlations(model.latent.covariance(), x.shape[1])
+        gaussian_part = isinstance(model.latent, JointGaussian)
+        rho = canonical_correlations(model.latent.covariance(), x.shape[1]) if gaussian_part else None
     held_out = float(terms.mean())
     value = 0.5 * (in_sample + held_out)
     return Estimate(
@@ -164,9 +211,11 @@ def flow_mutual_information(
         extra={
             "in_sample": in_sample,
             "held_out": held_out,
-            "model_mi": model.latent.mutual_information(),
+            "model_mi": model.latent.mutual_information() if gaussian_part else None,
+            "latent": _latent_name(model.latent),
+            "latent_scores": scores,
             "coupling": coupling,
-            "canonical_correlations": rho.tolist(),
+            "canonical_correlations": rho.tolist() if rho is not None else None,
             "pmi": terms,
             "val_curve": val_curve,
             "best_step": best_step,
@@ -190,7 +239,8 @@ class FlowMIOptions(TrainedOptions):
     batch_size: int = field(default=256, metadata={"help": "minibatch size"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
     coupling: Literal["spline", "affine"] = field(default="spline", metadata={"help": "coupling layers: spline (rational-quadratic) or affine"})
-    elliptical: bool = field(default=True, metadata={"help": "latent a Gaussian scale mixture (elliptical) instead of a Gaussian"})
+    latent: Literal["auto", "gaussian", "elliptical", "mixture-2", "mixture-4", "mixture-8"] = field(
+        default="auto", metadata={"help": "the latent's family; auto: the best held-out fit at the start"})
     gaussianize: bool = field(default=True, metadata={"help": "map each coordinate to normal scores first"})
     level: float = field(default=0.95, metadata={"help": "coverage of the interval"})
 
@@ -198,6 +248,8 @@ class FlowMIOptions(TrainedOptions):
         super().__post_init__()
         check_int("layers", self.layers, 1)
         check_int("spline_bins", self.spline_bins, 2)
+        if self.latent not in LATENTS:
+            raise ValueError(f"latent must be one of {', '.join(LATENTS)}, got {self.latent!r}")
         if self.coupling not in ("spline", "affine"):
             raise ValueError(f"coupling must be 'spline' or 'affine', got {self.coupling!r}")
         check_real("level", self.level, low=0.0, high=1.0)
