@@ -390,8 +390,9 @@ def plot_suite(cells: Sequence[dict[str, Any]], methods: Sequence[str], path: st
             xs = np.arange(len(families)) + (i - (len(methods) - 1) / 2) * width
             for ax, key, ci in ((axes[0], "mae", "mae_ci"), (axes[1], "coverage", "coverage_ci")):
                 vals = [by[(f, m)][key] if (f, m) in by and by[(f, m)][key] is not None else np.nan for f in families]
-                lo = [v - by[(f, m)][ci][0] if (f, m) in by and by[(f, m)][ci] else 0 for f, v in zip(families, vals)]
-                hi = [by[(f, m)][ci][1] - v if (f, m) in by and by[(f, m)][ci] else 0 for f, v in zip(families, vals)]
+                # clipped at 0: a Wilson bound at coverage 1 can round to a hair below it
+                lo = [max(v - by[(f, m)][ci][0], 0.0) if (f, m) in by and by[(f, m)][ci] else 0 for f, v in zip(families, vals)]
+                hi = [max(by[(f, m)][ci][1] - v, 0.0) if (f, m) in by and by[(f, m)][ci] else 0 for f, v in zip(families, vals)]
                 ax.bar(xs, vals, width, color=color, label=m, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=2)
         axes[0].set_yscale("log")
         axes[0].set_ylabel("mean absolute error (nats)")

@@ -112,7 +112,9 @@ def ksg(
         perm = np.random.default_rng(seed + 1).permutation(n)
         vals = np.array([_ksg_value(x[perm[b * m : (b + 1) * m]], y[perm[b * m : (b + 1) * m]], int(k), variant, workers) for b in range(blocks)])
         ci = student_t_interval(value, vals)
-        extra.update(interval=f"t interval from {blocks} disjoint blocks of {m}", block_values=vals.tolist())
+        extra.update(interval=f"t interval from {blocks} disjoint blocks of {m}: sampling noise only, not the "
+                     "estimator's bias (kNN estimates are biased down where I is large or the dimension high)",
+                     block_values=vals.tolist())
     return Estimate(value=value, ci=ci, method="ksg", extra=extra)
 
 

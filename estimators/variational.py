@@ -203,7 +203,8 @@ def neural_mi(
         "validation_curve": val_curve,
         "best_step": best_step,
         "steps_run": len(curve),
-        "interval": f"t interval across {len(vals)} disjoint test minibatches of {batch_size}",
+        "interval": f"t interval across {len(vals)} disjoint test minibatches of {batch_size}: sampling noise "
+        "only, not the estimator's bias (the gap of a bound, or of an estimate that is none)",
     }
     if method == "infonce":
         cap = math.log(batch_size)

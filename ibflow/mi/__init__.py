@@ -2,6 +2,7 @@
 
 from ibflow.mi.flow_estimator import FlowMI, FlowMIOptions, GaussianizingFlows, flow_mutual_information
 from ibflow.mi.gaussian_latent import JointGaussian, canonical_correlations
+from ibflow.mi.mixture_latent import MixtureLatent, fit_gaussian_mixture
 
-__all__ = ["FlowMI", "FlowMIOptions", "GaussianizingFlows", "JointGaussian", "canonical_correlations",
-           "flow_mutual_information"]
+__all__ = ["FlowMI", "FlowMIOptions", "GaussianizingFlows", "JointGaussian", "MixtureLatent", "canonical_correlations",
+           "fit_gaussian_mixture", "flow_mutual_information"]
