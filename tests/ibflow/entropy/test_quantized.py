@@ -101,9 +101,11 @@ def test_dithered_channel_bitstream_round_trip_is_exact(channels, n, seed):
         grid = torch.arange(low + 1, high, dtype=torch.float32).view(1, 1, -1) + d.unsqueeze(-1)
         mass = prior.likelihood(grid.reshape(channels, -1).T).T.reshape(inner.shape).double()
         torch.testing.assert_close(inner, mass.detach(), atol=1e-6, rtol=1e-4)
-    # a zero dither gives the plain table in every row
+    # a zero dither gives the plain table in every row. The prior's logits are float32 and the two calls
+    # batch them in different shapes, which BLAS may round differently (a few float32 ulps, seen up to 12
+    # here): the tables agree to float32 precision, not bitwise; rtol 1e-5 is about 80 float32 ulps
     zero = prior.pmf_table(low, high, torch.zeros(channels, 2))
-    np.testing.assert_allclose(zero[:, 0], prior.pmf_table(low, high), atol=1e-12)
+    np.testing.assert_allclose(zero[:, 0], prior.pmf_table(low, high), rtol=1e-5, atol=1e-12)
     length = channel_code_length(prior, k, d)
     assert 8 * words.nbytes >= 0.99 * length / math.log(2) - 32
 
