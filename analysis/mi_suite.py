@@ -42,7 +42,7 @@ __all__ = [
     "plot_pmi_profiles",
 ]
 
-BASELINES = ("ksg", "infonce", "dv", "nwj")  # dv is MINE's bound (Belghazi et al. 2018) without its moving average
+BASELINES = ("ksg", "infonce", "dv", "nwj")  # the KSG, InfoNCE, MINE (dv: the DV bound trained as MINE), NWJ
 IBFLOW_METHODS = ("doe", "flow")
 SUITE_METHODS = BASELINES + IBFLOW_METHODS
 PMI_KEPT = 1000  # held-out PMI values kept per (task, method) for the profiles, first seed only
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m analysis.mi_bench --suite tasks",
         description="Run MI estimators on the known-MI task suite (synthetic.mi_tasks: multinormal, marginal maps, "
         "spirals, Student-t, mixtures) and print the mean absolute error per family and method with its interval, "
-        "the coverage of each method's 95%% intervals, and whether the issue's targets are met. All numbers in nats.",
+        "the coverage of each method's 95% intervals, and whether the issue's targets are met. All numbers in nats.",
     )
     p.add_argument("--methods", nargs="+", default=None,
                    help=f"estimators (default: {' '.join(SUITE_METHODS)}): {', '.join(ESTIMATORS.names())} or package.module:attribute")

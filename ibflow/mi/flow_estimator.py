@@ -265,7 +265,7 @@ class FlowMIOptions(TrainedOptions):
 
 @register_estimator("flow", options=FlowMIOptions, tags=("density", "trained"))
 class FlowMI(ConfiguredEstimator):
-    """Normalizing flows that make (f(X), g(Y)) jointly Gaussian; I from canonical correlations (Butakov et al. 2024)."""
+    """Normalizing flows that map (X, Y) to a simple latent (Gaussian, elliptical or a Gaussian mixture); I as the model's mean PMI (Butakov et al. 2024)."""
 
     def estimate(self, x: Any, y: Any) -> Estimate:
         return flow_mutual_information(x, y, **option_values(self.options))
