@@ -110,6 +110,7 @@ def run_estimate(settings: SuiteSettings, task_name: str, method: str, seed: int
         "in_sample": est.extra.get("in_sample"),
         "held_out": est.extra.get("held_out"),
         "seconds": seconds,
+        "steps_run": est.extra.get("steps_run"),
         "pmi": np.round(np.asarray(pmi, dtype=np.float64)[:PMI_KEPT], 4).tolist() if keep_pmi and pmi is not None else None,
     }
     if keep_pmi and method == settings.methods[0] and hasattr(sampler, "pmi"):
