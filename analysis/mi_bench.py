@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,6 +23,7 @@ from contracts.interface import KnownMISampler
 from contracts.options import add_option_flags
 from synthetic import SAMPLERS, get_sampler
 from estimators import ESTIMATORS, estimate_mi
+from estimators.registry import declared_options
 from analysis.cli import (
     json_object, parse_study_args, part_listing, part_options, require_at_least, require_positive, require_seed,
 )
@@ -47,6 +48,7 @@ __all__ = [
 
 DEFAULT_METHODS = ("ksg", "nwj", "dv", "infonce", "js", "smile", "doe")
 NEURAL = ("dv", "nwj", "infonce", "js", "smile", "interpolated")
+SUITES = ("staircase", "tasks")  # --suite: this module's staircase, or analysis.mi_suite's task suite
 CURVE_STRIDE = 20  # training curves are kept as means over blocks of this many steps
 
 # Published figures, quoted as context only: they are not measured by this tool.
@@ -128,9 +130,7 @@ def _options(settings: BenchSettings, method: str, seed: int) -> dict[str, Any]:
         opts["tau"] = settings.tau
     if method not in NEURAL:
         # a user's estimator (entry point or module:attribute) gets the shared settings its options declare
-        declared = ESTIMATORS.get(method).options
-        names = {f.name for f in fields(declared)} if declared is not None else set()
-        opts = {k: v for k, v in opts.items() if k in names}
+        opts = declared_options(method, opts)
     return opts
 
 
@@ -303,7 +303,7 @@ def _parser_and_flags() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         "staircase: 20-d correlated Gaussians at 2, 4, 6, 8, 10 nats) and report mean, bias, spread across "
         "repeats, mean interval and wall time. All numbers in nats.",
     )
-    p.add_argument("--suite", choices=["staircase", "tasks"], default="staircase",
+    p.add_argument("--suite", choices=SUITES, default="staircase",
                    help="staircase (default): one sampler over a grid of true MIs, the options below; tasks: the "
                    "known-MI task suite, MAE per family with coverage (python -m analysis.mi_bench --suite tasks --help)")
     g = p.add_argument_group("grid")
@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit status 0, 2 on bad arguments, 130 if interrupted. With ``--suite tasks``
     the known-MI task suite runs instead (:mod:`analysis.mi_suite`, which takes the rest of the arguments)."""
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--suite", choices=["staircase", "tasks"], default="staircase")
+    pre.add_argument("--suite", choices=SUITES, default="staircase")
     known, rest = pre.parse_known_args(sys.argv[1:] if argv is None else list(argv))
     if known.suite == "tasks":
         from analysis import mi_suite  # the suite's own parser and flags

@@ -9,20 +9,22 @@ import platform
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 
 from analysis.cli import parse_study_args, require_at_least, require_seed
 from analysis.parallel import run_tasks
 from analysis.plots import palette, styled_figure
 from analysis.points_log import PointsLog, LoggedPoints, open_study_log, points_log_path, settings_hash
 from analysis.report import format_number, ruled_table, study_report, write_report
+from contracts.stats import normal_quantile
 from estimators import ESTIMATORS, estimate_mi
+from estimators.intervals import student_t_interval
+from estimators.registry import declared_options
 from synthetic.mi_tasks import MI_TASKS, TASK_FAMILIES, get_task
 
 __all__ = [
@@ -46,7 +48,6 @@ BASELINES = ("ksg", "infonce", "dv", "nwj")  # the issue's KSG, InfoNCE, MINE (d
 IBFLOW_METHODS = ("doe", "flow")
 SUITE_METHODS = BASELINES + IBFLOW_METHODS
 PMI_KEPT = 1000  # held-out PMI values kept per (task, method) for the profiles, first seed only
-NEURAL_CRITICS = ("dv", "nwj", "infonce", "js", "smile", "interpolated")
 
 
 @dataclass
@@ -70,12 +71,10 @@ def _method_options(settings: SuiteSettings, method: str, seed: int) -> dict[str
     settings; ``doe``, ``flow`` and a user's method their own defaults (and the seed where they take one)."""
     if method == "ksg":
         return {"k": settings.ksg_k, "seed": seed}
-    if method in NEURAL_CRITICS:
+    if "critic" in ESTIMATORS.get(method).tags:
         return {"steps": settings.critic_steps, "batch_size": settings.critic_batch_size, "lr": settings.critic_lr,
                 "patience": settings.patience, "critic": "separable", "seed": seed, "progress": False}
-    declared = ESTIMATORS.get(method).options
-    names = {f.name for f in fields(declared)} if declared is not None else set()
-    return {k: v for k, v in {"seed": seed, "progress": False}.items() if k in names}
+    return declared_options(method, {"seed": seed, "progress": False})
 
 
 def run_estimate(settings: SuiteSettings, task_name: str, method: str, seed: int) -> dict[str, Any]:
@@ -129,15 +128,14 @@ def _mean_interval(values: np.ndarray, level: float = 0.95) -> list[float] | Non
     """Student-t interval of the mean of ``values`` (the family's task x seed errors, treated as replicates)."""
     if values.size < 2:
         return None
-    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
-    return [float(values.mean() - half), float(values.mean() + half)]
+    return list(student_t_interval(float(values.mean()), values, level))
 
 
 def _wilson(hits: int, total: int, level: float = 0.95) -> list[float] | None:
     """Wilson score interval of a coverage proportion (Wilson 1927)."""
     if total == 0:
         return None
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = normal_quantile(level)
     p = hits / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)

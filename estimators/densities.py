@@ -7,20 +7,42 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
 from scipy.special import ndtri
 from torch import Tensor, nn
 
 from .critics import mlp
 
-__all__ = ["GaussianConditional", "ScaleMixture", "NormalScores"]
+__all__ = ["GaussianConditional", "ScaleMixture", "NormalScores", "gaussian_log_density", "gaussian_mixture_log_density"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 DEFAULT_SCALES = tuple(float(c) for c in 2.0 ** np.linspace(-3, 3, 13))
 
 
-def _mvn_log_prob(a: np.ndarray, m: np.ndarray, chol: np.ndarray) -> np.ndarray:
-    r = np.linalg.solve(chol, (a - m).T)
-    return -0.5 * (r**2).sum(0) - np.log(np.diag(chol)).sum() - 0.5 * a.shape[1] * LOG_2PI
+def gaussian_log_density(z: np.ndarray, cholesky: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    r"""log N(z_i; mean, L L^T) of every row of ``z`` (float64, nats), from the lower Cholesky factor L.
+
+    Example:
+        >>> round(float(gaussian_log_density(np.zeros((1, 1)), np.eye(1))[0]), 6)  # -1/2 log(2 pi)
+        -0.918939
+    """
+    a = np.asarray(z, dtype=np.float64) if mean is None else np.asarray(z, dtype=np.float64) - mean
+    w = solve_triangular(cholesky, a.T, lower=True, check_finite=False)
+    return -0.5 * np.einsum("ij,ij->j", w, w) - np.log(np.diag(cholesky)).sum() - 0.5 * cholesky.shape[0] * LOG_2PI
+
+
+def gaussian_mixture_log_density(z: np.ndarray, weights: Sequence[float] | np.ndarray, means: Sequence[np.ndarray] | np.ndarray,
+                                 choleskys: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    r"""log sum_k pi_k N(z_i; m_k, L_k L_k^T) of every row (float64, nats), the sum taken about its largest term.
+
+    Example:
+        >>> z = np.zeros((1, 1)); one = gaussian_log_density(z, np.eye(1))
+        >>> bool(np.allclose(gaussian_mixture_log_density(z, [0.5, 0.5], [np.zeros(1)] * 2, [np.eye(1)] * 2), one))
+        True
+    """
+    parts = np.stack([np.log(p) + gaussian_log_density(z, c, m) for p, m, c in zip(weights, means, choleskys)], axis=1)
+    top = parts.max(axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.exp(parts - top).sum(axis=1))
 
 
 class ScaleMixture:
@@ -57,8 +79,8 @@ class ScaleMixture:
 
     def log_prob(self, a: np.ndarray) -> np.ndarray:
         """log r(a_i) per row."""
-        comps = [np.log(p) + _mvn_log_prob(a, self.mean, np.sqrt(c) * self.chol) for p, c in zip(self.weights, self.scales)]
-        return np.logaddexp.reduce(np.stack(comps, axis=1), axis=1)
+        return gaussian_mixture_log_density(a, self.weights, [self.mean] * len(self.scales),
+                                            [np.sqrt(c) * self.chol for c in self.scales])
 
 
 class GaussianConditional(nn.Module):

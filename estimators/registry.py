@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from contracts.interface import Estimate, MIEstimator
@@ -33,6 +33,7 @@ __all__ = [
     "ConfiguredEstimator",
     "option_values",
     "build_estimator",
+    "declared_options",
     "estimate_mi",
 ]
 
@@ -186,6 +187,20 @@ def build_estimator(method: str, **options: Any) -> MIEstimator:
         _check_signature(entry, obj, None, None, **options)
         return _FunctionEstimator(obj, options)
     raise TypeError(f"method {entry.name!r} is neither a class, an object with estimate(x, y), nor a function")
+
+
+def declared_options(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``options`` that ``method``'s options dataclass declares: how a study hands its shared
+    settings (seed, steps, ...) to any estimator, a user's included, without passing one it does not take.
+    A part registered without an options dataclass gets none.
+
+    Example:
+        >>> declared_options("ksg", {"k": 5, "steps": 100})
+        {'k': 5}
+    """
+    declared = ESTIMATORS.get(method).options
+    names = {f.name for f in dataclasses.fields(declared)} if declared is not None else set()
+    return {k: v for k, v in options.items() if k in names}
 
 
 def estimate_mi(x: Any, y: Any, method: str = "ksg", **options: Any) -> Estimate:

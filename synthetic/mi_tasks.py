@@ -24,6 +24,7 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import brentq
 
 from contracts.interface import KnownMISampler
+from estimators.densities import gaussian_log_density
 from estimators.closed_form import canonical_correlations, gaussian_mi_from_correlations
 from synthetic.checks import check_dim, check_sample_count
 from synthetic.registry import get_sampler, register_sampler
@@ -34,7 +35,6 @@ __all__ = [
     "MITask",
     "MultinormalOptions",
     "MultinormalPair",
-    "gaussian_log_density",
     "get_task",
     "multinormal",
     "multinormal_covariance",
@@ -47,26 +47,6 @@ Structure = Literal["dense", "sparse"]
 # to within rounding and its samples and PMI lose their meaning (one such correlation carries
 # -1/2 log(1e-12) = 13.8 nats)
 _MIN_ONE_MINUS_RHO2 = 1e-12
-
-
-def gaussian_log_density(z: np.ndarray, cholesky: np.ndarray) -> np.ndarray:
-    r"""log N(z; 0, L L^T) of every row of ``z``, from the lower Cholesky factor L (nats).
-
-    Arguments:
-        z: points, shape (n, d).
-        cholesky: lower-triangular L with L L^T the covariance, shape (d, d).
-
-    Returns:
-        The log densities, shape (n,).
-
-    Example:
-        >>> round(float(gaussian_log_density(np.zeros((1, 1)), np.eye(1))[0]), 6)  # -1/2 log(2 pi)
-        -0.918939
-    """
-    d = cholesky.shape[0]
-    w = solve_triangular(cholesky, np.asarray(z, dtype=np.float64).T, lower=True, check_finite=False)
-    log_det = 2.0 * float(np.sum(np.log(np.diag(cholesky))))
-    return -0.5 * np.einsum("ij,ij->j", w, w) - 0.5 * log_det - 0.5 * d * math.log(2.0 * math.pi)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,4 @@
-r"""The ``flow`` MI estimator: Gaussianize each side with a normalizing flow, read I from the canonical correlations.
+r"""The ``flow`` MI estimator: a normalizing flow per side onto a simple latent; I is the model's mean pointwise MI.
 
 Butakov, Tolmachev, Malanchuk & Frolov (NeurIPS 2024), "Mutual information estimation via
 normalizing flows": for invertible f and g, I(X; Y) = I(f(X); g(Y)) (Cover & Thomas 2nd ed.,
@@ -25,14 +25,15 @@ from estimators.intervals import fit_bracket_interval
 from estimators.registry import ConfiguredEstimator, option_values, register_estimator
 from estimators.training import TrainedOptions, check_int, check_real, paired_arrays, split_indices, train_critic
 from ibflow.flows import FlowSequential, build_vector_flow
-from ibflow.mi.gaussian_latent import DEFAULT_SCALES, JointGaussian, canonical_correlations
+from ibflow.mi.gaussian_latent import DEFAULT_SCALES, JointGaussian
 from ibflow.mi.mixture_latent import MixtureLatent
 
 __all__ = ["FlowMIOptions", "FlowMI", "GaussianizingFlows", "flow_mutual_information"]
 
 
 class GaussianizingFlows(torch.nn.Module):
-    """The model of the flow estimator: a flow per side and the joint Gaussian of their outputs."""
+    """The model of the flow estimator: a flow per side and the latent density of their outputs (a Gaussian
+    placeholder until :func:`choose_latent` sets the fitted one, once the flows' ActNorms have seen data)."""
 
     def __init__(self, dim_x: int, dim_y: int, blocks: int, hidden: int, spline_bins: int | None,
                  coupling: str = "spline") -> None:
@@ -53,7 +54,7 @@ class GaussianizingFlows(torch.nn.Module):
         return self.latent.log_prob(u, v) + logdet
 
     def pmi(self, x: Tensor, y: Tensor) -> Tensor:
-        """The model's pointwise MI: the Jacobians cancel, so it is the latent Gaussian's at (f(x), g(y))."""
+        """The model's pointwise MI: the Jacobians cancel, so it is the latent's at (f(x), g(y))."""
         u, v, _ = self.latents(x, y)
         return self.latent.pmi(u.double(), v.double())
 
@@ -139,9 +140,10 @@ def flow_mutual_information(
     the closed form -1/2 sum log(1 - rho_k^2) from the canonical correlations of S is
     ``extra["model_mi"]`` (the MI of the model for the Gaussian; of its Gaussian part otherwise).
 
-    Measured on a 25 + 25-d Gaussian at I = 1.5 nats with n = 5000 (3000 training rows), the
-    held-out mean is 0.18 nats low and the closed form 0.10 high: the fitting noise of a 50-d
-    covariance, which the midpoint mostly cancels. The interval covers sampling and fitting
+    On the suite's 25 + 25-d multinormals at n = 5000 (3000 training rows;
+    ``benchmarks/results/mi_suite.json``) the in-sample mean is 0.09-0.11 nats high and the
+    held-out mean 0.17-0.19 low: the fitting noise of a 50-d model, which the midpoint mostly
+    cancels (errors -0.05 to -0.03). The interval covers sampling and fitting
     noise, not misspecification: a latent family that does not hold (f(X), g(Y)) (a Gaussian for
     a Student-t pair, whose dependence through the shared scale no pair of marginal maps removes;
     a spiral the flows could not undo from the rows they had) biases the estimate, and nothing
@@ -208,7 +210,7 @@ def flow_mutual_information(
         terms = model.pmi(xe, ye).numpy()
         in_sample = float(model.pmi(xt, yt).mean())
         gaussian_part = isinstance(model.latent, JointGaussian)
-        rho = canonical_correlations(model.latent.covariance(), x.shape[1]) if gaussian_part else None
+        rho = model.latent.canonical_correlations() if gaussian_part else None
     held_out = float(terms.mean())
     value = 0.5 * (in_sample + held_out)
     return Estimate(

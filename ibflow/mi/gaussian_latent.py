@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from estimators.densities import DEFAULT_SCALES, ScaleMixture  # the scale grid 2^-3 .. 2^3 of the elliptical models
+from estimators.closed_form import canonical_correlations, gaussian_mi_from_correlations
+# the scale grid 2^-3 .. 2^3 of the elliptical models, and the scale mixture's EM
+from estimators.densities import DEFAULT_SCALES, LOG_2PI, ScaleMixture
 
-__all__ = ["JointGaussian", "canonical_correlations", "DEFAULT_SCALES"]
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-def canonical_correlations(cov: Tensor, dim_u: int) -> Tensor:
-    r"""The canonical correlations rho_1 >= rho_2 >= ... of the blocks (U, V) of a joint covariance.
-
-    The rho_k^2 are the eigenvalues of S_uu^{-1} S_uv S_vv^{-1} S_vu (Hotelling 1936); in float64
-    they are the squared singular values of L_u^{-1} S_uv L_v^{-T} with L the Cholesky factors.
-    For a Gaussian, I(U; V) = -1/2 sum_k log(1 - rho_k^2) (Gelfand & Yaglom 1957; Butakov et al.
-    2024, eq. 4), which is what makes the flow estimator's closed form.
-
-    Example:
-        >>> cov = torch.tensor([[1.0, 0.0, 0.6, 0.0], [0.0, 1.0, 0.0, 0.3], [0.6, 0.0, 1.0, 0.0], [0.0, 0.3, 0.0, 1.0]])
-        >>> [round(r, 6) for r in canonical_correlations(cov.double(), 2).tolist()]
-        [0.6, 0.3]
-    """
-    cov = cov.double()
-    lu = torch.linalg.cholesky(cov[:dim_u, :dim_u])
-    lv = torch.linalg.cholesky(cov[dim_u:, dim_u:])
-    m = torch.linalg.solve_triangular(lu, cov[:dim_u, dim_u:], upper=False)
-    m = torch.linalg.solve_triangular(lv, m.T, upper=False).T
-    return torch.linalg.svdvals(m).clamp(max=1.0)
+__all__ = ["JointGaussian", "DEFAULT_SCALES"]
 
 
 def _scaled_log_prob(maha: Tensor, half_logdet: Tensor, dim: int, log_c: Tensor, log_weights: Tensor) -> Tensor:
@@ -49,11 +26,12 @@ class JointGaussian(nn.Module):
     The marginals are N(0, S_uu) and N(0, S_vv) (for the mixture: the same mixture of N(0, c_k S_uu),
     N(0, c_k S_vv)), so the pointwise mutual information of the model is
     log p(u, v) - log p(u) - log p(v) in closed form. For the Gaussian its mutual information is
-    the closed form of :func:`canonical_correlations`. The scale mixture is elliptical, as the
-    multivariate Student-t (a continuous scale mixture, Andrews & Mallows 1974) is: a dependence
-    through a shared scale, which no Gaussian latent of marginal maps can express. Before :meth:`fit`
-    its weights put almost all mass on c = 1. The factor L is stored as its
-    strictly lower part plus the log of its diagonal (so that it stays a Cholesky factor under any
+    -1/2 sum_k log(1 - rho_k^2) in the canonical correlations rho_k of S (Gelfand & Yaglom 1957;
+    Butakov et al. 2024, eq. 4): :meth:`canonical_correlations`, :meth:`mutual_information`.
+    The scale mixture is elliptical, as the multivariate Student-t (a continuous scale mixture,
+    Andrews & Mallows 1974) is: a dependence through a shared scale, which no Gaussian latent of
+    marginal maps can express. Before :meth:`fit` its weights put almost all mass on c = 1. The
+    factor L is stored as its strictly lower part plus the log of its diagonal (so that it stays a Cholesky factor under any
     gradient step).
     """
 
@@ -120,8 +98,12 @@ class JointGaussian(nn.Module):
         return (self._log_density(torch.cat([u, v], 1), chol) - self._log_density(u, chol[: self.dim_u, : self.dim_u])
                 - self._log_density(v, chol_v))
 
+    def canonical_correlations(self) -> np.ndarray:
+        """The canonical correlations of S between the U and V blocks, descending
+        (:func:`estimators.closed_form.canonical_correlations`, float64)."""
+        return canonical_correlations(self.covariance().detach().double().numpy(), self.dim_u)
+
     def mutual_information(self) -> float:
         """I(U; V) of the Gaussian N(0, S) = -1/2 sum log(1 - rho_k^2), nats, in float64 (for the scale
         mixture: of its Gaussian part, a lower value than the mixture's whenever the weights spread)."""
-        rho = canonical_correlations(self.covariance().detach(), self.dim_u)
-        return float(-0.5 * torch.log1p(-(rho**2)).sum())
+        return gaussian_mi_from_correlations(self.canonical_correlations())

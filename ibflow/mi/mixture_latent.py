@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MixtureLatent", "fit_gaussian_mixture", "mixture_log_prob"]
+from estimators.densities import LOG_2PI, gaussian_log_density
 
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-def mixture_log_prob(w: np.ndarray, weights: np.ndarray, means: np.ndarray, chols: np.ndarray) -> np.ndarray:
-    """log sum_k pi_k N(w_i; m_k, L_k L_k^T) per row, float64 (numpy)."""
-    comps = []
-    for p, m, chol in zip(weights, means, chols):
-        r = np.linalg.solve(chol, (w - m).T)
-        comps.append(np.log(p) - 0.5 * (r**2).sum(0) - np.log(np.diag(chol)).sum() - 0.5 * w.shape[1] * LOG_2PI)
-    a = np.stack(comps, axis=1)
-    top = a.max(1, keepdims=True)
-    return top[:, 0] + np.log(np.exp(a - top).sum(1))
+__all__ = ["MixtureLatent", "fit_gaussian_mixture"]
 
 
 def fit_gaussian_mixture(w: np.ndarray, components: int, seed: int = 0, iterations: int = 100,
@@ -63,8 +50,7 @@ def fit_gaussian_mixture(w: np.ndarray, components: int, seed: int = 0, iteratio
 
     for _ in range(iterations if components > 1 else 1):
         chols = np.array([np.linalg.cholesky(ridged(c)) for c in covs])
-        comps = np.stack([np.log(p) - 0.5 * (np.linalg.solve(chol, (w - m).T) ** 2).sum(0) - np.log(np.diag(chol)).sum()
-                          for p, m, chol in zip(weights, means, chols)], axis=1)
+        comps = np.stack([np.log(p) + gaussian_log_density(w, chol, m) for p, m, chol in zip(weights, means, chols)], axis=1)
         resp = np.exp(comps - comps.max(1, keepdims=True))
         resp /= resp.sum(1, keepdims=True)
         mass = resp.sum(0) + 1e-12
