@@ -2,7 +2,7 @@ r"""Coupling layers: affine (RealNVP), plain and conditioned on a context, and r
 
 from __future__ import annotations
 
-__all__ = ['AffineCoupling', 'ConditionalAffineCoupling', 'SplineCoupling']
+__all__ = ['AffineCoupling', 'ConditionalAffineCoupling', 'SplineCoupling', 'zero_output_mlp']
 
 from collections.abc import Sequence
 
@@ -27,12 +27,14 @@ def _as_mask(mask: Tensor | Sequence[bool] | None, features: int) -> Tensor:
     return mask.clone()
 
 
-def _zero_output_mlp(width: int, hidden: int, depth: int, outputs: int) -> nn.Sequential:
-    """An MLP conditioner with ``depth`` ReLU hidden layers whose last layer is zero: it outputs 0 at
-    initialisation, which every coupling here reads as the identity map."""
+def zero_output_mlp(width: int, hidden: int, depth: int, outputs: int,
+                    activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """An MLP with ``depth`` hidden layers of ``hidden`` units (``activation`` after each) whose last layer
+    is zero: it outputs 0 at initialisation, which every coupling here reads as the identity map (and a
+    residual correction, such as :class:`~ibflow.vector.codec.LearnedDecoder`'s, as no correction)."""
     layers: list[nn.Module] = []
     for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        layers += [nn.Linear(width, hidden), activation()]
         width = hidden
     last = nn.Linear(width, outputs)
     nn.init.zeros_(last.weight)
@@ -71,7 +73,7 @@ class _AffineCouplingBase(Flow):
             )
 
         # Zero output layer: log-scale and shift start at 0, so the coupling is the identity.
-        self.conditioner = _zero_output_mlp(len(self.kept) + context_features, hidden, depth, 2 * len(self.transformed))
+        self.conditioner = zero_output_mlp(len(self.kept) + context_features, hidden, depth, 2 * len(self.transformed))
 
     def _log_scale_and_shift(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         inputs = [x.index_select(1, self.kept)]
@@ -269,7 +271,7 @@ class SplineCoupling(Flow):
         self.register_buffer("transformed", torch.nonzero(~mask).flatten())
         if len(self.transformed) == 0 or len(self.kept) == 0:
             raise ValueError("mask must keep at least one feature True and leave at least one False")
-        self.conditioner = _zero_output_mlp(len(self.kept), hidden, depth, len(self.transformed) * (3 * bins - 1))
+        self.conditioner = zero_output_mlp(len(self.kept), hidden, depth, len(self.transformed) * (3 * bins - 1))
 
     def _spline(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         check_features(x, self.features, images=False)

@@ -16,6 +16,7 @@ from ibflow.entropy.bins import StandardNormalBins
 from ibflow.entropy.bitstream import bytes_to_words, words_to_bytes
 from ibflow.entropy.container import pack, unpack_strings
 from ibflow.flows.base import Flow
+from ibflow.flows.coupling import zero_output_mlp
 from ibflow.flows.vector import build_vector_flow
 from ibflow.noisy import NoisyLatentModule, check_sigma, fit_affine
 from ibflow.registry import part_name, register_codec
@@ -38,15 +39,7 @@ class LearnedDecoder(nn.Module):
         if in_features == dim:
             nn.init.eye_(self.affine.weight)
             nn.init.zeros_(self.affine.bias)
-        layers: list[nn.Module] = []
-        width = in_features
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        last = nn.Linear(width, dim)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-        self.mlp = nn.Sequential(*layers, last)
+        self.mlp = zero_output_mlp(in_features, hidden, depth, dim, nn.SiLU)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.affine(z) + self.mlp(z)
