@@ -18,6 +18,7 @@ __all__ = [
     "decode_channels",
     "fit_factorized_prior",
     "channel_code_length",
+    "symbol_range",
 ]
 
 LIKELIHOOD_FLOOR = 1e-9
@@ -133,7 +134,7 @@ def _rows(prior: FactorizedPrior, count: int, index: Sequence[int] | None) -> li
     return rows
 
 
-def _symbol_range(k: Tensor) -> tuple[int, int]:
+def symbol_range(k: Tensor) -> tuple[int, int]:
     """[low, high] of the symbols as the header stores it: at least two symbols wide (constriction's
     Categorical needs two), (0, 1) when there are no symbols."""
     if k.numel() == 0:
@@ -153,7 +154,7 @@ def encode_channels(
     import constriction
 
     rows = _rows(prior, k.shape[0], index)
-    low, high = _symbol_range(k)
+    low, high = symbol_range(k)
     if low < -(2**15) or high >= 2**15:
         raise ValueError(f"symbols out of the int16 header range: [{low}, {high}]")
     coder = constriction.stream.stack.AnsCoder()
@@ -174,7 +175,7 @@ def channel_code_length(
     ``k``, tails folded in, the dither ``offset`` and the channels ``index`` if any): the ideal code
     length the bitstream approaches."""
     rows = _rows(prior, k.shape[0], index)
-    low, high = _symbol_range(k)
+    low, high = symbol_range(k)
     symbols = (k - low).cpu()
     total = 0.0
     for r, c in enumerate(rows):

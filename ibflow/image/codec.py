@@ -13,7 +13,15 @@ from torch import Tensor, nn
 from contracts import BitstreamError, CodecLoss
 from ibflow.checks import check_choice
 from ibflow.entropy.bins import StandardNormalBins
-from ibflow.entropy.bitstream import bytes_to_words, check_range, range_side, read_range_side, words_to_bytes
+from ibflow.entropy.bitstream import (
+    ans_decoder,
+    bytes_to_words,
+    check_drained,
+    check_range,
+    range_side,
+    read_range_side,
+    words_to_bytes,
+)
 from ibflow.entropy.container import pack, unpack_strings
 from ibflow.entropy.factorized import (
     FactorizedPrior,
@@ -21,8 +29,10 @@ from ibflow.entropy.factorized import (
     decode_channels,
     encode_channels,
     fit_factorized_prior,
+    symbol_range,
 )
 from ibflow.flows.glow import MultiScaleGlow, squeeze, unsqueeze
+from ibflow.image.context import ContextEntropyModel
 from ibflow.image.distortion import IMAGE_DISTORTIONS, DistortionKind, image_distortion
 from ibflow.noisy import (
     NoisyLatentModule,
@@ -84,6 +94,11 @@ class ImageFlowOptions:
     learn_sigma: bool = field(default=False, metadata={"help": "train sigma (as log sigma)"})
     decoder: Literal["learned", "inverse"] = field(default="learned", metadata={"help": "learned decoder or f^-1"})
     distortion: DistortionKind = field(default="mse", metadata={"help": "training distortion"})
+    entropy: Literal["context", "factorized"] = field(
+        default="context", metadata={"help": "the bitstream's entropy model of the coded latent types"})
+
+
+ENTROPY_MODELS = ("context", "factorized")
 
 
 class BlockDecoder(nn.Module):
@@ -176,7 +191,10 @@ class ImageFlowCodec(NoisyLatentModule):
     ANS-coded under a factorized entropy model. Dithered quantization is universal quantization: the
     decoder's input (k + d) * step equals f(x) plus noise uniform on the grid cell and independent of x,
     exactly the channel of :meth:`bitstream_loss`, and the expected code length of k under P(k | d) equals
-    that loss's rate (Ziv 1985; Agustsson & Theis 2020). :meth:`select_coded_types` leaves out the latent
+    that loss's rate (Ziv 1985; Agustsson & Theis 2020). With ``entropy="context"`` the symbols are coded under
+    :class:`~ibflow.image.context.ContextEntropyModel`, which conditions each group of types and each
+    checkerboard half on what was decoded before it, so that the bitstream prices the dependence between
+    latent types that the flow prior models and a factorized model cannot. :meth:`select_coded_types` leaves out the latent
     types that cost more bits than they save distortion, and :meth:`finetune_bitstream` trains for the
     bitstream after the Gaussian-channel training. The bitstream does not bin in the base space because h is
     anisotropic: independent bins there put correlated, much larger noise on z than the white noise
@@ -186,6 +204,9 @@ class ImageFlowCodec(NoisyLatentModule):
         channels, levels, steps, hidden: the Glows' shape (H and W multiples of 2^levels).
         sigma: latent noise scale; learn_sigma: train log sigma.
         decoder: ``"learned"`` or ``"inverse"``; distortion: ``"mse"`` or ``"ms-ssim"``.
+        entropy: the bitstream's entropy model, ``"context"`` (:class:`~ibflow.image.context.ContextEntropyModel`,
+            the coded types priced jointly, in channel groups and checkerboard halves) or ``"factorized"``
+            (one density per type).
 
     Example:
         >>> codec = ImageFlowCodec(levels=2, steps=1, hidden=8)
@@ -208,14 +229,16 @@ class ImageFlowCodec(NoisyLatentModule):
         learn_sigma: bool = False,
         decoder: str = "learned",
         distortion: str = "mse",
+        entropy: str = "context",
     ):
         super().__init__()
         check_choice("decoder", decoder, ("learned", "inverse"))
         check_choice("distortion", distortion, IMAGE_DISTORTIONS)
+        check_choice("entropy", entropy, ENTROPY_MODELS)
         sigma = check_sigma(sigma)
         self.config: dict[str, Any] = dict(
             channels=channels, levels=levels, steps=steps, hidden=hidden, sigma=float(sigma),
-            learn_sigma=bool(learn_sigma), decoder=decoder, distortion=distortion,
+            learn_sigma=bool(learn_sigma), decoder=decoder, distortion=distortion, entropy=entropy,
         )
         self.distortion_kind: DistortionKind = distortion  # type: ignore[assignment]
         self.encoder = MultiScaleGlow(channels, levels, steps, hidden)
@@ -226,6 +249,9 @@ class ImageFlowCodec(NoisyLatentModule):
         self.register_buffer("bin_width", torch.ones(channels * 4**levels))
         # The bitstream's entropy model of the rounded latent, fitted by fit_entropy_model().
         self.latent_model = FactorizedPrior(channels * 4**levels)
+        # With entropy="context", the coded types are priced jointly (ContextEntropyModel); the factorized
+        # model above then codes only its first pass.
+        self.context = ContextEntropyModel(channels * 4**levels, hidden) if entropy == "context" else None
         # Which latent types the bitstream carries, and the value (step units) the others decode to:
         # all coded until select_coded_types() runs.
         self.register_buffer("coded", torch.ones(channels * 4**levels, dtype=torch.bool))
@@ -303,6 +329,34 @@ class ImageFlowCodec(NoisyLatentModule):
         latents = torch.cat([self.scaled_latent(xb) for xb in x.split(64)])
         with torch.enable_grad():
             fit_factorized_prior(self.latent_model, latents, steps=steps)
+        if self.context is not None:
+            self._fit_context(latents, steps)
+
+    def _fit_context(self, latents: Tensor, steps: int, batch: int = 16, lr: float = 1e-3, seed: int = 0) -> None:
+        """Orders the types by their factorized rate (strongest coded first), starts the context model's
+        per-type Gaussian at the latents' moments, and fits the model by maximum likelihood of y + U on
+        spatial minibatches of ``latents`` (N, types, h, w), the factorized model held fixed."""
+        assert self.context is not None
+        rates = -self.latent_model.likelihood(latents).log().mean(dim=(0, 2, 3))
+        self.context.set_order(rates)
+        self.context.initialise(latents)
+        generator = torch.Generator().manual_seed(seed)
+        opt = torch.optim.Adam(self.context.parameters(), lr=lr)
+        with torch.enable_grad():
+            for _ in range(steps):
+                rows = latents[torch.randint(len(latents), (min(batch, len(latents)),), generator=generator)]
+                noisy = rows + (torch.rand(rows.shape, generator=generator) - 0.5).to(rows)
+                loss = self.latent_nats(noisy).sum() / noisy[:, 0].numel()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+    def latent_nats(self, y_tilde: Tensor) -> Tensor:
+        """-log of the entropy model's bin mass at the dithered latents ``y_tilde`` (N, types, h, w) for the
+        coded types, 0 for the others: the bitstream's code length per element in expectation over the dither."""
+        if self.context is None:
+            return -self.latent_model.likelihood(y_tilde).log() * self.coded.view(1, -1, 1, 1)
+        return -self.context.likelihood(y_tilde, self.coded, self.latent_model.likelihood).log()
 
     def _decoder_input(self, y_tilde: Tensor, dither: Tensor) -> Tensor:
         """The latent the decoder gets: y~ for coded types, off_mean + d (the shared dither) for the
@@ -318,8 +372,7 @@ class ImageFlowCodec(NoisyLatentModule):
         y = self.scaled_latent(x)
         y_tilde, u = add_uniform_noise(y, generator)
         distortion = image_distortion(self.distortion_kind, x, self.decode(self._decoder_input(y_tilde, u))).mean()
-        nats = -self.latent_model.likelihood(y_tilde).log() * self.coded.view(1, -1, 1, 1)
-        rate = nats.flatten(1).sum(1).mean() / self.rate_unit(x)
+        rate = self.latent_nats(y_tilde).flatten(1).sum(1).mean() / self.rate_unit(x)
         return CodecLoss(distortion + beta * rate, distortion, rate)
 
     def finetune_objective(self, x: Tensor, beta: float, generator: torch.Generator | None = None) -> CodecLoss:
@@ -354,7 +407,8 @@ class ImageFlowCodec(NoisyLatentModule):
         u = (torch.rand(y.shape, generator=torch.Generator().manual_seed(seed)) - 0.5).to(y)
         y_tilde = y + u
         pixels = x.shape[0] * x.shape[-1] * x.shape[-2]
-        rate = -self.latent_model.likelihood(y_tilde).log().sum(dim=(0, 2, 3)) / pixels  # nats per pixel per type
+        self.coded.fill_(True)  # each type's rate with every type coded (and, for the context model, as context)
+        rate = self.latent_nats(y_tilde).sum(dim=(0, 2, 3)) / pixels  # nats per pixel per type
         self.off_mean.copy_(y.mean(dim=(0, 2, 3)))
 
         def loss(coded: Tensor) -> float:
@@ -381,7 +435,7 @@ class ImageFlowCodec(NoisyLatentModule):
         if steps == 0:
             return []
         was_training = self.training
-        modules = [self.encoder, self.prior, self.latent_model] + ([self.decoder] if self.decoder is not None else [])
+        modules = [self.encoder, self.prior, self.latent_model] + [m for m in (self.decoder, self.context) if m is not None]
         config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="constant")
 
         def fresh(n: int, s: int) -> Tensor:  # the loop draws seed * 1_000_003 + step + 1: move past the training batches
@@ -418,8 +472,23 @@ class ImageFlowCodec(NoisyLatentModule):
         h, w = height // self.multiple, width // self.multiple
         return self.dither((1, len(self.coded), h, w))[0][self.coded.cpu()].reshape(-1, h * w)
 
+    def _first_tables(self, t: int, offset: Tensor, low: int, high: int) -> Any:
+        """The factorized model's tables P(k | d) of type t's symbols with dither ``offset`` (n,): the
+        context model's first pass."""
+        return self.latent_model.pmf_table(low, high, offset.view(1, -1), slice(t, t + 1))[0]
+
+    def _context_inputs(self, k: Tensor) -> tuple[Tensor, Tensor]:
+        """(every type's symbols (1, types, h, w) on the CPU, 0 where not coded; the dither of all types
+        on the codec's device) from the coded symbols ``k`` (1, coded, h, w)."""
+        full = torch.zeros(1, len(self.coded), *k.shape[-2:], dtype=torch.int64)
+        full[:, self.coded.cpu()] = k.cpu()
+        return full, self.dither(full.shape).to(self.coded.device)
+
     def code_length(self, k: Tensor) -> float:
         """Ideal code length of the symbols (1, coded, h, w) under the coder's tables P(k | d), nats."""
+        if self.context is not None:
+            full, dither = self._context_inputs(k)
+            return self.context.code_length(full, dither, self.coded, self._first_tables, *symbol_range(k))
         offset = self._offset(k.shape[-2] * self.multiple, k.shape[-1] * self.multiple)
         return channel_code_length(self.latent_model, k[0].flatten(1), offset, self._index())
 
@@ -427,15 +496,22 @@ class ImageFlowCodec(NoisyLatentModule):
     def compress(self, x: Tensor) -> dict[str, Any]:
         """One image (1, C, H, W) -> ``{"strings": [container], "shape": (h, w)}``: the latent mean
         f(x) of the coded types quantized with the shared dither on the grid of :attr:`step` and
-        ANS-coded per latent type and element under P(k | d) (:func:`~ibflow.entropy.encode_channels`);
+        ANS-coded per latent type and element under P(k | d): the context model's tables
+        (:meth:`~ibflow.image.context.ContextEntropyModel.encode`), or the factorized model's
+        (:func:`~ibflow.entropy.encode_channels`);
         the other types cost nothing. One :mod:`ibflow.entropy.container` holds the payload, with the
         symbol range and the image size as side information (:func:`pack_image_stream`). The flow prior
         has no tractable mass for a latent-space cell, so it bounds the rate (E KL, and the binned rate
         of :meth:`binned`) but does not code it."""
         check_one_image(x)
         k = self.symbols(x)
-        offset = self._offset(x.shape[-2], x.shape[-1])
-        words, low, high = encode_channels(self.latent_model, k[0].flatten(1), offset, self._index())
+        if self.context is not None:
+            low, high = symbol_range(k)
+            full, dither = self._context_inputs(k)
+            words = self.context.encode(full, dither, self.coded, self._first_tables, low, high)
+        else:
+            offset = self._offset(x.shape[-2], x.shape[-1])
+            words, low, high = encode_channels(self.latent_model, k[0].flatten(1), offset, self._index())
         return pack_image_stream(self, words, low, high, k, (int(x.shape[-2]), int(x.shape[-1])))
 
     @torch.no_grad()
@@ -445,6 +521,14 @@ class ImageFlowCodec(NoisyLatentModule):
         index = self._index()
         words, low, high, height, width = unpack_image_stream(self, strings, shape, self.multiple, len(index))
         h, w = height // self.multiple, width // self.multiple
+        if self.context is not None:
+            coder = ans_decoder(words)
+            dither = self.dither((1, len(self.coded), h, w)).to(self.coded.device)
+            full = self.context.decode(coder, dither, self.coded, self._first_tables, low, high)
+            check_drained(coder)
+            k = full[:, self.coded.cpu()]
+            check_range(k, low, high)
+            return k
         offset = self._offset(height, width)
         k = decode_channels(self.latent_model, words, low, high, h * w, offset, index)
         check_range(k, low, high)
