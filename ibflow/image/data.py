@@ -19,16 +19,20 @@ __all__ = [
     "to_tensor",
     "image_to_tensor",
     "center_crop",
+    "half_size",
     "CropSampler",
 ]
 
-# Photos that ship inside the scikit-image wheel (REFERENCES.md: the others are fetched by pooch and
-# fail offline); grey ones are repeated to RGB. skimage's "cat" is the same photo as "chelsea", so it
-# is left out of training.
+# Every photo that ships inside the scikit-image wheel (REFERENCES.md: the others are fetched by pooch and
+# fail offline) except the held-out ones; grey ones are repeated to RGB. skimage's "cat" is the same photo
+# as "chelsea", so it is left out of training. Left out as not photographs: the synthetic phantom,
+# chessboards and binary blobs, the binary horse, the logo and the colour wheel; and microaneurysms
+# (102 px) and the 25 px lfw faces, smaller than a training crop.
 TRAIN_IMAGES: tuple[str, ...] = (
     "skimage:astronaut", "skimage:coffee", "skimage:rocket", "skimage:hubble_deep_field", "skimage:retina",
     "skimage:immunohistochemistry", "skimage:camera", "skimage:brick", "skimage:grass", "skimage:gravel",
-    "skimage:moon", "skimage:coins", "skimage:clock", "skimage:cell",
+    "skimage:moon", "skimage:coins", "skimage:clock", "skimage:cell", "skimage:motorcycle_left",
+    "skimage:motorcycle_right", "skimage:text", "skimage:page",
 )
 # Held out: never cropped for training. Every short side is >= 300 px, above MS-SSIM's 161.
 EVAL_IMAGES: tuple[str, ...] = ("skimage:chelsea", "sklearn:china", "sklearn:flower")
@@ -52,6 +56,10 @@ def to_tensor(array: np.ndarray) -> Tensor:
 def load_builtin(name: str) -> Tensor:
     """One shipped photo, ``"skimage:NAME"`` or ``"sklearn:china"`` / ``"sklearn:flower"``, as (3, H, W)."""
     source, _, image = name.partition(":")
+    if source == "skimage" and image in ("motorcycle_left", "motorcycle_right"):
+        from skimage import data
+
+        return to_tensor(data.stereo_motorcycle()[0 if image == "motorcycle_left" else 1])
     if source == "skimage":
         from skimage import data
 
@@ -147,12 +155,25 @@ def center_crop(image: Tensor, multiple: int, max_side: int | None = None) -> Te
     return image[..., top : top + th, left : left + tw]
 
 
+def half_size(image: Tensor) -> Tensor:
+    """(C, H, W) -> (C, H // 2, W // 2) by averaging 2 x 2 pixel blocks: the photo as a camera with half the
+    resolution would see it, so a training set of a few photos also holds their structure at the next scale."""
+    h, w = image.shape[-2] // 2 * 2, image.shape[-1] // 2 * 2
+    return torch.nn.functional.avg_pool2d(image[None, :, :h, :w], 2)[0]
+
+
 class CropSampler:
     """``sampler(n, seed) -> (n, 3, size, size)``: uniform random crops (random image, position and
-    horizontal flip), reproducible from ``seed``; the sampler interface of :func:`ibflow.train`."""
+    horizontal flip), reproducible from ``seed``; the sampler interface of :func:`ibflow.train`. With
+    ``augment``, every image also enters at half size (:func:`half_size`, where that still holds a crop)
+    and every crop gets one of the 8 flips and quarter turns of the square, uniformly."""
 
-    def __init__(self, images: dict[str, Tensor] | list[Tensor], size: int, device: str | torch.device = "cpu"):
+    def __init__(
+        self, images: dict[str, Tensor] | list[Tensor], size: int, device: str | torch.device = "cpu",
+        augment: bool = False,
+    ):
         self.images = list(images.values()) if isinstance(images, dict) else list(images)
+        self.augment = augment
         if not self.images:
             raise ValueError("CropSampler needs at least one image")
         small = [tuple(im.shape[-2:]) for im in self.images if min(im.shape[-2:]) < size]
@@ -160,6 +181,9 @@ class CropSampler:
             raise ValueError(f"crop size {size} exceeds the short side of images of size {small}")
         self.size = size
         self.device = torch.device(device)
+        if augment:
+            halves = [half_size(im) for im in self.images]
+            self.images += [im for im in halves if min(im.shape[-2:]) >= size]
 
     def __call__(self, n: int, seed: int) -> Tensor:
         rng = np.random.default_rng(seed)
@@ -169,6 +193,11 @@ class CropSampler:
             top = rng.integers(im.shape[-2] - self.size + 1)
             left = rng.integers(im.shape[-1] - self.size + 1)
             crop = im[:, top : top + self.size, left : left + self.size]
-            crops.append(crop.flip(-1) if rng.random() < 0.5 else crop)
+            if self.augment:
+                turn = int(rng.integers(8))  # the dihedral group of the square: 4 quarter turns, with or without a flip
+                crop = torch.rot90(crop.flip(-1) if turn >= 4 else crop, turn % 4, dims=(-2, -1))
+            elif rng.random() < 0.5:
+                crop = crop.flip(-1)
+            crops.append(crop)
         return torch.stack(crops).to(self.device)
 
