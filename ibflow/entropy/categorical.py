@@ -36,6 +36,7 @@ __all__ = [
     "check_pmf",
     "table_digest",
     "quantized_pmf",
+    "quantized_pmf_rows",
     "coded_pmf",
     "coded_log_pmf",
     "encode_categorical",
@@ -72,11 +73,25 @@ def quantized_pmf(pmf: np.ndarray) -> np.ndarray:
     p = check_pmf(pmf)
     if len(p) == 1:
         return np.array([2**PRECISION], dtype=np.int64)
-    cumulative = np.cumsum(p)  # a running sum in order, as constriction's iterator adds them
-    scale = float(2**PRECISION - len(p)) / cumulative[-1]
-    left = np.concatenate([[0.0], cumulative[:-1]])
-    cdf = np.floor(left * scale).astype(np.int64) + np.arange(len(p), dtype=np.int64)
-    return np.diff(np.append(cdf, 2**PRECISION))
+    return quantized_pmf_rows(p[None])[0]
+
+
+def quantized_pmf_rows(tables: np.ndarray) -> np.ndarray:
+    """:func:`quantized_pmf` of every row of ``tables`` (n, K), K >= 2, at once: the weights of a coder fed one
+    table per symbol (``Categorical(perfect=False)`` with the tables as model parameters), int64 (n, K).
+
+    Example:
+        >>> quantized_pmf_rows(np.array([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]])).tolist()
+        [[8388607, 8388608, 1], [4194304, 4194304, 8388608]]
+    """
+    p = np.asarray(tables, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"tables must be 2-D with at least 2 entries per row, got shape {p.shape}")
+    cumulative = np.cumsum(p, axis=1)  # a running sum in order, as constriction's iterator adds them
+    scale = float(2**PRECISION - p.shape[1]) / cumulative[:, -1:]
+    left = np.concatenate([np.zeros((len(p), 1)), cumulative[:, :-1]], axis=1)
+    cdf = np.floor(left * scale).astype(np.int64) + np.arange(p.shape[1], dtype=np.int64)
+    return np.diff(np.concatenate([cdf, np.full((len(p), 1), 2**PRECISION, dtype=np.int64)], axis=1), axis=1)
 
 
 def coded_pmf(pmf: np.ndarray) -> np.ndarray:

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SCALE_BOUND", "LIKELIHOOD_FLOOR", "TABLE_FLOOR", "bounded_scale", "gaussian_bin_mass", "gaussian_tables"]
+__all__ = ["SCALE_BOUND", "LIKELIHOOD_FLOOR", "bounded_scale", "gaussian_bin_mass", "gaussian_tables"]
 
 SCALE_BOUND = 0.11
 """Smallest scale the model predicts, in bin widths (CompressAI's ``GaussianConditional`` lower bound):
 below it a unit bin holds all the mass whatever the mean, and the gradient of the scale vanishes."""
-LIKELIHOOD_FLOOR = 1e-9  # as FactorizedPrior's: log-likelihoods stay finite in training
-TABLE_FLOOR = 1e-12  # a coding table's smallest mass before renormalising: an outlier costs at most ~40 bits
+LIKELIHOOD_FLOOR = 1e-9
+"""Smallest mass of a bin, in training (as FactorizedPrior's: log-likelihoods stay finite) and in the coding
+tables alike, so that both price an outlier the same (about 30 bits; the coder's 2^-24 floor may charge less)."""
 
 
 def bounded_scale(log_scale: Tensor) -> Tensor:
@@ -60,7 +61,7 @@ def gaussian_bin_mass(y_tilde: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
 def gaussian_tables(mean: Tensor, scale: Tensor, offset: Tensor, low: int, high: int) -> np.ndarray:
     """Coding tables of n symbols k = round(y - d) in [low, high]: row i holds the masses of the unit bins
     centred on low + d_i, ..., high + d_i under N(mean_i, scale_i^2), the tails below and above folded
-    into the end symbols, floored at 1e-12 and renormalised; float64 (n, high - low + 1). ``mean``,
+    into the end symbols, floored at :data:`LIKELIHOOD_FLOOR` and renormalised; float64 (n, high - low + 1). ``mean``,
     ``scale`` and ``offset`` (the dither d) are 1-D of length n. Both ends of a bitstream must compute
     the same ``mean`` and ``scale`` to the bit: the tables are built in float64 from them alone."""
     if not (mean.shape == scale.shape == offset.shape and mean.dim() == 1):
@@ -73,5 +74,5 @@ def gaussian_tables(mean: Tensor, scale: Tensor, offset: Tensor, low: int, high:
     mass = _bin_mass(symbols + d, m, s)
     mass[:, 0] += torch.special.ndtr((low + d[:, 0] - 0.5 - m[:, 0]) / s[:, 0])  # the tails
     mass[:, -1] += torch.special.ndtr((m[:, 0] - high - d[:, 0] - 0.5) / s[:, 0])
-    mass = mass.clamp_min(TABLE_FLOOR)
+    mass = mass.clamp_min(LIKELIHOOD_FLOOR)
     return (mass / mass.sum(1, keepdim=True)).numpy()

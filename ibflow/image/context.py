@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ibflow.entropy.categorical import PRECISION, quantized_pmf_rows
 from ibflow.entropy.gaussian_conditional import SCALE_BOUND, bounded_scale, gaussian_bin_mass, gaussian_tables
 
 __all__ = ["ContextEntropyModel", "GROUP_FRACTIONS", "channel_groups", "checkerboard"]
@@ -198,13 +199,17 @@ class ContextEntropyModel(nn.Module):
                     yield t, where, gaussian_tables(mean[0, t][where], scale[0, t][where], d, low, high)
 
     def code_length(self, k: Tensor, dither: Tensor, coded: Tensor, first: FirstTables, low: int, high: int) -> float:
-        """-sum log P(k) in nats of the symbols ``k`` (1, types, h, w) under exactly the tables the coder uses."""
+        """-sum log q(k) in nats of the symbols ``k`` (1, types, h, w) under the probabilities q the coder
+        codes with: the tables quantized as constriction quantizes them
+        (:func:`~ibflow.entropy.categorical.quantized_pmf_rows`), so the payload is this length plus a word or two."""
         decoded = k.to(dither.device, dither.dtype) + dither
-        total = 0.0
+        total = 0
         for t, where, table in self.tables(decoded, dither, coded, first, low, high):
             symbols = (k[0, t][where.cpu()] - low).cpu().numpy()
-            total -= float(np.log(table[np.arange(len(symbols)), symbols]).sum())
-        return total if math.isfinite(total) else math.inf
+            if len(symbols):
+                weights = quantized_pmf_rows(table)[np.arange(len(symbols)), symbols]
+                total += PRECISION * len(symbols) * math.log(2) - float(np.log(weights.astype(np.float64)).sum())
+        return float(total)
 
     @torch.no_grad()
     def encode(self, k: Tensor, dither: Tensor, coded: Tensor, first: FirstTables, low: int, high: int) -> np.ndarray:

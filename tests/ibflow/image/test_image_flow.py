@@ -195,11 +195,11 @@ def test_bitstream_finetuning_lowers_the_bitstream_loss():
     assert parts.total.shape == () and float(parts.rate.detach()) > 0
 
 
-def _trained_tiny_codec():
+def _trained_tiny_codec(entropy: str = "context"):
     from ibflow.image import ImageFlowCodec
 
     torch.manual_seed(0)
-    codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1)
+    codec = ImageFlowCodec(levels=2, steps=1, hidden=8, sigma=0.1, entropy=entropy)
     crops = torch.rand(32, 3, 16, 16)
     codec.data_init(crops[:8])
     codec.fit_entropy_model(crops, steps=20)
@@ -229,19 +229,26 @@ def test_types_left_out_of_the_bitstream_carry_nothing():
     assert not torch.equal(codec.symbols(moved), codec.symbols(x))
 
 
-def test_selecting_coded_types_by_the_bitstream_lagrangian():
-    """The reported loss is D + beta R of the mask it sets (same dither draw); a rate price far above
-    any distortion switches every type off: a header-only stream that decodes exactly at zero rate."""
+@pytest.mark.parametrize("entropy", ["factorized", "context"])
+def test_selecting_coded_types_by_the_bitstream_lagrangian(entropy):
+    """The reported loss is D + beta R of the mask it sets (same dither draw; each type's rate is the one
+    it has with every type coded, under the context model as context of the others too); a rate price
+    far above any distortion switches every type off: a header-only stream that decodes exactly at zero rate."""
     from ibflow.entropy import IMAGE_SIDE_BYTES, overhead_bytes, stream_bytes
 
-    codec, crops = _trained_tiny_codec()
+    codec, crops = _trained_tiny_codec(entropy)
     result = codec.select_coded_types(crops, beta=1e-2, seed=3)
     assert result["loss"] <= result["loss_all_coded"] and result["coded"] == int(codec.coded.sum())
     with torch.no_grad():
         y = codec.scaled_latent(crops)
         u = torch.rand(y.shape, generator=torch.Generator().manual_seed(3)) - 0.5
         x_hat = codec.decode(codec._decoder_input(y + u, u))
-        nats = -codec.latent_model.likelihood(y + u).log()[:, codec.coded].sum() / (len(crops) * 16 * 16)
+        if entropy == "factorized":
+            per_element = -codec.latent_model.likelihood(y + u).log()
+        else:
+            every = torch.ones_like(codec.coded)
+            per_element = -codec.context.likelihood(y + u, every, codec.latent_model.likelihood).log()
+        nats = per_element[:, codec.coded].sum() / (len(crops) * 16 * 16)
         recomputed = float((crops - x_hat).pow(2).mean() + 1e-2 * nats)
     assert recomputed == pytest.approx(result["loss"], rel=1e-5)
     assert torch.allclose(codec.off_mean, y.mean(dim=(0, 2, 3)))
