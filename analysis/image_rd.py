@@ -203,6 +203,12 @@ def train_models(
     steps, :meth:`ImageFlowCodec.finetune_bitstream`), with the latent types its bitstream carries chosen
     half-way (:meth:`ImageFlowCodec.select_coded_types`), and its base-space bins are calibrated. The quantized
     codec trains for ``steps + finetune_steps``, so both get the same number of gradient steps."""
+    if device.type == "cuda":
+        # Mixed precision where it is safe: TF32 tensor-core products in the convolutions and matrix products
+        # (10-bit mantissas, fp32 accumulation). Not bf16 autocast: the flows' log-determinants and the entropy
+        # models' differences of cumulatives lose their meaning at 8-bit mantissas.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     sampler = CropSampler(load_builtin_set(TRAIN_IMAGES), cfg.crop, device, augment=cfg.augment)
     tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                        checkpoint_every=max(1, min(100, cfg.steps)))
