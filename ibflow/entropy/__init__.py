@@ -1,4 +1,4 @@
-"""Entropy coding: standard-normal bins, Ballé et al.'s factorized model, ANS coding (per channel, or of indices
+"""Entropy coding: standard-normal bins, Ballé et al.'s factorized model, a conditional Gaussian under a dither, ANS coding (per channel, or of indices
 under one pmf), and the one bitstream container."""
 
 from ibflow.entropy.bins import StandardNormalBins
@@ -14,8 +14,10 @@ from ibflow.entropy.categorical import (
     encode_categorical,
     encode_categorical_rows,
     quantized_pmf,
+    quantized_pmf_rows,
     table_digest,
 )
+from ibflow.entropy.gaussian_conditional import SCALE_BOUND, gaussian_bin_mass, gaussian_tables
 from ibflow.entropy.container import OVERHEAD_BYTES, Unpacked, config_hash, overhead_bytes, pack, unpack
 from ibflow.entropy.factorized import (
     FactorizedPrior,
@@ -36,6 +38,10 @@ __all__ = [
     "TABLE_DIGEST_BYTES",
     "table_digest",
     "quantized_pmf",
+    "quantized_pmf_rows",
+    "SCALE_BOUND",
+    "gaussian_bin_mass",
+    "gaussian_tables",
     "coded_pmf",
     "coded_log_pmf",
     "encode_categorical",

@@ -1,4 +1,4 @@
-"""Image codecs: the ImageFlowCodec (multi-scale Glow), the quantized baseline, image data and distortions."""
+"""Image codecs: the ImageFlowCodec (multi-scale Glow) and its context entropy model, the quantized baseline, image data and distortions."""
 
 from ibflow.image.codec import (
     BlockDecoder,
@@ -6,6 +6,7 @@ from ibflow.image.codec import (
     ImageFlowOptions,
     search_subset,
 )
+from ibflow.image.context import ContextEntropyModel
 from ibflow.image.distortion import MS_SSIM_MIN_SIDE, image_distortion
 from ibflow.image.quantized import QuantizedImageCodec, QuantizedImageOptions
 
@@ -14,6 +15,7 @@ __all__ = [
     "ImageFlowOptions",
     "BlockDecoder",
     "search_subset",
+    "ContextEntropyModel",
     "QuantizedImageCodec",
     "QuantizedImageOptions",
     "image_distortion",
