@@ -13,7 +13,7 @@ checkerboard, every half conditioned on all that was decoded before it:
   everything decoded before it (the values, and a mask that says which they are); the very first half
   has no context and is coded under the codec's factorized model.
 
-So 2 x (number of groups) passes of the CNN decode an image, however large. The encoder runs the same
+So 2 x (number of groups) - 1 passes of the CNN (at most nine) decode an image, however large. The encoder runs the same
 passes one by one on the same masked inputs, so both ends compute the same tables to the bit (the
 decoder must run on the same kind of device and library as the encoder, as with any learned context
 model). Under the shared dither, a decoded value is k + d, and in training y~ = y + u stands in for it
