@@ -127,3 +127,37 @@ def test_builtin_split_is_by_image_and_crops_are_reproducible():
     assert torch.equal(sampler(4, 1), sampler(4, 1)) and sampler(4, 1).shape == (4, 3, 32, 32)
     with pytest.raises(ValueError, match="no sample image"):
         load_builtin("skimage:not_an_image")
+
+
+def test_augmented_crops_are_symmetries_of_windows_of_the_photos_or_their_half_sizes():
+    """Every augmented crop is one of the 8 flips and quarter turns of a window of a training image or
+    of its 2 x 2-averaged half; all 8 occur; the same seed gives the same crops; the training set holds
+    every shipped photo the held-out ones leave (the stereo pair loads from skimage's own file)."""
+    import torch
+
+    from ibflow.image.data import TRAIN_IMAGES, CropSampler, half_size, load_builtin
+
+    assert {"skimage:motorcycle_left", "skimage:motorcycle_right", "skimage:text", "skimage:page"} <= set(TRAIN_IMAGES)
+    assert load_builtin("skimage:motorcycle_right").shape == (3, 500, 741)
+    image = torch.rand(3, 12, 10, generator=torch.Generator().manual_seed(0))
+    sampler = CropSampler([image], 4, augment=True)
+    assert len(sampler.images) == 2 and torch.allclose(sampler.images[1], half_size(image))
+    assert torch.allclose(half_size(image)[:, 0, 0], image[:, :2, :2].mean(dim=(1, 2)))
+    crops = sampler(400, 3)
+    assert torch.equal(crops, sampler(400, 3))
+
+    def symmetries(window: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.rot90(window.flip(-1) if t >= 4 else window, t % 4, dims=(-2, -1)) for t in range(8)]
+
+    seen = set()
+    for crop in crops:
+        found = None
+        for source in sampler.images:
+            for top in range(source.shape[-2] - 3):
+                for left in range(source.shape[-1] - 3):
+                    for t, view in enumerate(symmetries(source[:, top : top + 4, left : left + 4])):
+                        if torch.equal(view, crop):
+                            found = t
+        assert found is not None
+        seen.add(found)
+    assert seen == set(range(8))
