@@ -56,7 +56,7 @@ def test_a_codec_without_rate_is_trained_on_its_distortion():
 def _reference_finetune(codec, sample, beta, steps, batch_size, lr, seed):
     """The fine-tuning loop as it was written before it reused ibflow.train (the reference)."""
     codec.train()
-    modules = [codec.encoder, codec.prior, codec.latent_model, codec.decoder]
+    modules = [codec.encoder, codec.prior, codec.latent_model, codec.decoder] + ([codec.context] if codec.context is not None else [])
     params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(seed)
