@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ __all__ = [
     "encode_channels",
     "decode_channels",
     "fit_factorized_prior",
+    "fit_to_dithered",
     "channel_code_length",
     "symbol_range",
 ]
@@ -136,10 +137,13 @@ def _rows(prior: FactorizedPrior, count: int, index: Sequence[int] | None) -> li
 
 def symbol_range(k: Tensor) -> tuple[int, int]:
     """[low, high] of the symbols as the header stores it: at least two symbols wide (constriction's
-    Categorical needs two), (0, 1) when there are no symbols."""
+    Categorical needs two), (0, 1) when there are no symbols. Symbols outside the header's int16 range
+    raise ValueError here, before any table is built for them."""
     if k.numel() == 0:
         return 0, 1
     low, high = int(k.min()), int(k.max())
+    if low < -(2**15) or high >= 2**15:
+        raise ValueError(f"symbols out of the int16 header range: [{low}, {high}]")
     return low, max(high, low + 1)
 
 
@@ -155,8 +159,6 @@ def encode_channels(
 
     rows = _rows(prior, k.shape[0], index)
     low, high = symbol_range(k)
-    if low < -(2**15) or high >= 2**15:
-        raise ValueError(f"symbols out of the int16 header range: [{low}, {high}]")
     coder = constriction.stream.stack.AnsCoder()
     flat = (k - low).cpu().numpy().astype(np.int32)
     for r in reversed(range(len(rows))):  # a stack: encode backwards, decode forwards
@@ -213,13 +215,23 @@ def fit_factorized_prior(
     """Fits the prior to latents (N, C) or (N, C, H, W) by maximum likelihood of y + U(-1/2, 1/2)
     (Ballé et al. 2018): the expected code length of round(y) at high rate. Returns the prior."""
     values = latents.detach().movedim(1, -1).reshape(-1, prior.channels)
+    fit_to_dithered(prior.parameters(), lambda noisy: -prior.likelihood(noisy).log().mean(), values, steps, lr, batch, seed)
+    return prior
+
+
+def fit_to_dithered(
+    parameters: Iterable[nn.Parameter], nats: Callable[[Tensor], Tensor], values: Tensor, steps: int, lr: float,
+    batch: int, seed: int = 0,
+) -> None:
+    """Adam at ``lr`` on ``parameters`` for ``steps`` steps, minimising ``nats(y + u)``, u ~ U(-1/2, 1/2), on
+    minibatches y of ``batch`` rows of ``values`` (drawn with replacement on ``seed``): the maximum-likelihood
+    fit of an entropy model to dithered latents, for the factorized model and for context models alike."""
     generator = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(prior.parameters(), lr=lr)
+    opt = torch.optim.Adam(parameters, lr=lr)
     for _ in range(steps):
         rows = values[torch.randint(len(values), (min(batch, len(values)),), generator=generator)]
         noisy = rows + (torch.rand(rows.shape, generator=generator) - 0.5).to(rows.device)
-        loss = -prior.likelihood(noisy).log().mean()
+        loss = nats(noisy)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return prior

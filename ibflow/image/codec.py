@@ -29,6 +29,7 @@ from ibflow.entropy.factorized import (
     decode_channels,
     encode_channels,
     fit_factorized_prior,
+    fit_to_dithered,
     symbol_range,
 )
 from ibflow.flows.glow import MultiScaleGlow, squeeze, unsqueeze
@@ -340,16 +341,9 @@ class ImageFlowCodec(NoisyLatentModule):
         rates = -self.latent_model.likelihood(latents).log().mean(dim=(0, 2, 3))
         self.context.set_order(rates)
         self.context.initialise(latents)
-        generator = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(self.context.parameters(), lr=lr)
         with torch.enable_grad():
-            for _ in range(steps):
-                rows = latents[torch.randint(len(latents), (min(batch, len(latents)),), generator=generator)]
-                noisy = rows + (torch.rand(rows.shape, generator=generator) - 0.5).to(rows)
-                loss = self.latent_nats(noisy).sum() / noisy[:, 0].numel()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+            fit_to_dithered(self.context.parameters(), lambda noisy: self.latent_nats(noisy).sum() / noisy[:, 0].numel(),
+                            latents, steps, lr, batch, seed)
 
     def latent_nats(self, y_tilde: Tensor) -> Tensor:
         """-log of the entropy model's bin mass at the dithered latents ``y_tilde`` (N, types, h, w) for the
@@ -527,12 +521,11 @@ class ImageFlowCodec(NoisyLatentModule):
             full = self.context.decode(coder, dither, self.coded, self._first_tables, low, high)
             check_drained(coder)
             k = full[:, self.coded.cpu()]
-            check_range(k, low, high)
-            return k
-        offset = self._offset(height, width)
-        k = decode_channels(self.latent_model, words, low, high, h * w, offset, index)
+        else:
+            offset = self._offset(height, width)
+            k = decode_channels(self.latent_model, words, low, high, h * w, offset, index).view(1, -1, h, w)
         check_range(k, low, high)
-        return k.view(1, -1, h, w)
+        return k
 
     @torch.no_grad()
     def reconstruct(self, k: Tensor) -> Tensor:
