@@ -25,6 +25,7 @@ from ibflow.flows import (
     build_vector_flow,
 )
 from ibflow.image import ImageFlowCodec, QuantizedImageCodec
+from ibflow.video import VideoFlowCodec
 from ibflow.registry import (
     CHANNELS,
     CODECS,
@@ -48,6 +49,7 @@ __all__ = [
     "UniformScalarCodec",
     "ImageFlowCodec",
     "QuantizedImageCodec",
+    "VideoFlowCodec",
     "CodecLoss",
     "BitstreamError",
     "TrainConfig",
