@@ -200,9 +200,11 @@ def test_every_registry_is_walked() -> None:
     # the image codecs are what analysis.image_rd trains (tests/analysis/test_image_rd.py runs it),
     # and the JSCC codec is what analysis.jscc trains (walked above with every channel). The distributed
     # codecs (batches [x, y] or [x1, x2]) are what analysis.distributed trains: tests/analysis/test_distributed.py
-    # runs every one of them through it by name and by module:attribute
+    # runs every one of them through it by name and by module:attribute. The video codec is what analysis.video_rd
+    # trains (tests/analysis/test_video_rd.py runs it)
     for entry in CODECS:
-        assert entry.tags & {"vector", "image", "jscc", "distributed"}, f"codec {entry.name!r} has no family"
+        assert entry.tags & {"vector", "image", "jscc", "distributed", "video"}, f"codec {entry.name!r} has no family"
+    assert CODECS.tagged("video") == ["videoflow"]
     assert set(CODECS.tagged("distributed")) == {"flowcodec-wyner-ziv", "flowcodec-two-terminal"}
     assert set(CODECS.tagged("image")) == {"imageflow", "quantized-image"}
     assert CODECS.tagged("jscc") == ["jscc"]

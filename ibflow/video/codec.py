@@ -23,9 +23,16 @@ from ibflow.noisy import NoisyLatentModule, add_latent_noise, add_uniform_noise,
 from ibflow.registry import part_name, register_codec
 from ibflow.training import TrainConfig, train
 
-__all__ = ["VideoFlowCodec", "VideoFlowOptions", "ConditionalBlockDecoder", "TemporalPrior", "GREY"]
+__all__ = ["VideoFlowCodec", "VideoFlowOptions", "ConditionalBlockDecoder", "TemporalPrior", "GREY", "SKIP_SCALE"]
 
 GREY = 0.5  # the context of an intra frame: a mid-grey frame, known to both ends
+SKIP_SCALE = 1 / math.sqrt(12)
+"""An element whose predicted scale (grid units) is below this, the dither's own standard deviation, is not coded:
+the decoder takes the prediction, whose expected squared error (the scale squared) is then below the dithered
+symbol's 1/12, and no bits are spent. It is the counterpart of the zero-rate components of reverse water-filling
+(Cover & Thomas 2006, thm. 10.3.3) and of a video codec's skip mode; both ends decide it from the context alone.
+Why it matters: a dithered symbol costs bits even when the prediction is exact, because the Gaussian's mass
+(at least :data:`~ibflow.entropy.SCALE_BOUND` wide) straddles a bin edge for part of the dither's range."""
 DITHER_SEED = 0
 LN2 = math.log(2)
 
@@ -124,8 +131,9 @@ class VideoFlowCodec(NoisyLatentModule):
     step = sqrt(12) sigma, quantized as k = round(y - d) under a seeded dither d (universal quantization,
     Ziv 1985), and ANS-coded under the Gaussian bin masses of y given c: mean mu / step, scale
     sqrt(s^2 - sigma^2) / step (the prior models z = f(x) + sigma eps, the bin mass adds the dither's
-    uniform noise of the same variance itself). Encoder and decoder run the same closed loop: the context
-    of frame t is the decoded 8-bit frame t - 1. :meth:`bitstream_loss` is this bitstream's objective in
+    uniform noise of the same variance itself). An element whose predicted scale is below :data:`SKIP_SCALE` is
+    not coded and decodes to its prediction. Encoder and decoder run the same closed loop: the context of
+    frame t is the decoded 8-bit frame t - 1. :meth:`bitstream_loss` is this bitstream's objective in
     expectation over the dither (Agustsson & Theis 2020); :meth:`finetune` trains for it.
 
     Example:
@@ -228,32 +236,50 @@ class VideoFlowCodec(NoisyLatentModule):
         z = add_latent_noise(self.latent(x[:, 2]), self.sigma, generator)
         return {"x_hat": self.decode_with(z, context), "rate": self.kl_per_sample(z, *self.prior_params(context))}
 
+    def _dithered(self, x: Tensor, context: Tensor, generator: torch.Generator | None
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """The bitstream's channel in training: (decoder input y^, y~ = y + u, predicted mean and scale, coded mask),
+        grid units; y^ is y~ where coded and the prediction where skipped (:data:`SKIP_SCALE`)."""
+        y_tilde, _ = add_uniform_noise(self.latent(x) / self.step, generator)
+        mean, scale = self.bitstream_params(context)
+        coded = scale >= SKIP_SCALE
+        return torch.where(coded, y_tilde, mean), y_tilde, mean, scale, coded
+
     def _uniform_channel(self, generator: torch.Generator | None) -> Callable[[Tensor, Tensor], Tensor]:
-        return lambda x, c: self.decode_with(add_uniform_noise(self.latent(x) / self.step, generator)[0] * self.step, c)
+        return lambda x, c: self.decode_with(self._dithered(x, c, generator)[0] * self.step, c)
 
     def bitstream_loss(self, x: Tensor, beta: float | Tensor, generator: torch.Generator | None = None) -> CodecLoss:
-        """D + beta R through the bitstream's channel: y~ = y + u (u ~ U(-1/2, 1/2)) stands in for k + d, the rate
-        is -log of the coder's Gaussian bin mass at y~, nats per pixel; the context comes through the same channel."""
+        """D + beta R through the bitstream's channel, plus the coder's maximum-likelihood fit: y~ = y + u
+        (u ~ U(-1/2, 1/2)) stands in for k + d where the element is coded, the prediction where it is skipped; the
+        rate is -log of the coder's Gaussian bin mass at y~ over the coded elements, nats per pixel; the context
+        comes through the same channel. ``extra`` holds D + beta R ("bitstream") and the fit ("prior_fit")."""
         self._check_clips(x)
         context = self._contexts(x, self._uniform_channel(generator), generator)
         target = x[:, 2]
-        y_tilde, _ = add_uniform_noise(self.latent(target) / self.step, generator)
-        mean, scale = self.bitstream_params(context)
-        distortion = (self.decode_with(y_tilde * self.step, context) - target).pow(2).mean()
-        rate = -gaussian_bin_mass(y_tilde, mean, scale).log().flatten(1).sum(1).mean() / self.rate_unit(target)
-        return CodecLoss(distortion + beta * rate, distortion, rate)
+        pixels = self.rate_unit(target)
+        y_hat, y_tilde, mean, scale, coded = self._dithered(target, context, generator)
+        distortion = (self.decode_with(y_hat * self.step, context) - target).pow(2).mean()
+        # the rate's gradient goes into the encoder only: were it to reach the prior, it would shrink the scales
+        # until elements are skipped, blind to the distortion that skipping them costs
+        nats = -gaussian_bin_mass(y_tilde, mean.detach(), scale.detach()).log() * coded
+        rate = nats.flatten(1).sum(1).mean() / pixels
+        # the coder's Gaussian is fitted by maximum likelihood of y~ on every element, so that its scale, which
+        # decides what is skipped, is calibrated (the encoder gets no gradient from this term)
+        fit = -gaussian_bin_mass(y_tilde.detach(), mean, scale).log().flatten(1).sum(1).mean() / pixels
+        bitstream = distortion + beta * rate
+        return CodecLoss(bitstream + fit, distortion, rate, {"bitstream": bitstream, "prior_fit": fit})
 
     def finetune(self, sample: Callable[[int, int], Tensor], beta: float, steps: int, batch_size: int = 8,
                  lr: float = 1e-4, seed: int = 0, progress: bool = False) -> list[float]:
         """Trains for the bitstream: :func:`ibflow.train` on :meth:`bitstream_loss` (Adam at a constant ``lr``, no
-        data initialisation) on clips ``sample(n, seed)`` that the first training never drew. Returns the loss
+        data initialisation) on clips ``sample(n, seed)`` that the first training never drew. Returns D + beta R
         per step; raises :class:`ibflow.TrainingDiverged` with the last good weights restored."""
         if steps == 0:
             return []
         config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="constant")
         result = train(self, lambda n, s: sample(n, s + 499_999), beta, config, progress=progress, init=False,
                        lr_decay=False, objective=lambda codec, x, b, generator: self.bitstream_loss(x, b, generator))
-        return result.history["total"]
+        return result.history["bitstream"]
 
     @torch.no_grad()
     def data_init(self, x: Tensor, generator: torch.Generator | None = None) -> None:
@@ -293,40 +319,59 @@ class VideoFlowCodec(NoisyLatentModule):
     def _context(self, t: int, previous: Tensor | None, like: Tensor) -> Tensor:
         return torch.full_like(like, GREY) if self.is_intra(t) or previous is None else previous
 
-    def _frame_tables(self, context: Tensor, dither: Tensor, low: int, high: int) -> np.ndarray:
+    def _frame_code(self, context: Tensor, dither: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """(predicted mean (1, types, h, w) in grid units, which elements are coded (bool, same shape), the coder's
+        (mean, scale, dither) of the coded elements in row-major order) of one frame given its context: what both
+        ends compute before the frame's symbols."""
         mean, scale = self.bitstream_params(context)
-        return gaussian_tables(mean.reshape(-1), scale.reshape(-1), dither.reshape(-1), low, high)
+        coded = scale >= SKIP_SCALE
+        return mean, coded, (mean[coded], scale[coded], dither[coded])
 
-    def _reconstruct(self, k: Tensor, dither: Tensor, context: Tensor) -> Tensor:
-        """The decoded 8-bit frame (1, C, H, W) from one frame's symbols (1, types, h, w)."""
-        y_hat = (k.to(dither.device, dither.dtype) + dither) * self.step
+    def _reconstruct(self, k: Tensor, dither: Tensor, mean: Tensor, coded: Tensor, context: Tensor) -> Tensor:
+        """The decoded 8-bit frame (1, C, H, W): k + d where coded, the prediction elsewhere."""
+        y_hat = torch.where(coded, k.to(dither.device, dither.dtype) + dither, mean) * self.step
         return (self.decode_with(y_hat, context).clamp(0, 1) * 255).round() / 255
 
     @torch.no_grad()
-    def closed_loop(self, k: Tensor) -> tuple[Tensor, list[np.ndarray]]:
-        """(decoded frames (T, C, H, W), the coding table of every frame) of the symbols ``k`` (T, types, h, w):
-        the loop both ends run. Tables are (types h w, high - low + 1) for the range of ``k``."""
-        low, high = symbol_range(k)
+    def closed_loop(self, k: Tensor) -> tuple[Tensor, list[Tensor], list[tuple[Tensor, Tensor, Tensor]]]:
+        """(decoded frames (T, C, H, W), each frame's coded elements (bool (types, h, w)), each frame's coder
+        parameters (see :meth:`_frame_code`)) of the symbols ``k`` (T, types, h, w): the loop the encoder runs,
+        as the decoder will. The reconstruction needs no table: the tables follow once the range is known."""
         device = self.log_sigma.device
         dither = self.dither(k.shape).to(device)
         height, width = k.shape[-2] * self.multiple, k.shape[-1] * self.multiple
         like = torch.zeros(1, self.config["channels"], height, width, device=device)
-        frames, tables, previous = [], [], None
+        frames, masks, params, previous = [], [], [], None
         for t in range(len(k)):
             context = self._context(t, previous, like)
-            tables.append(self._frame_tables(context, dither[t : t + 1], low, high))
-            previous = self._reconstruct(k[t : t + 1], dither[t : t + 1], context)
+            mean, coded, frame_params = self._frame_code(context, dither[t : t + 1])
+            previous = self._reconstruct(k[t : t + 1], dither[t : t + 1], mean, coded, context)
             frames.append(previous)
-        return torch.cat(frames), tables
+            masks.append(coded[0].cpu())
+            params.append(frame_params)
+        return torch.cat(frames), masks, params
+
+    def _coded_range(self, k: Tensor, masks: Sequence[Tensor]) -> tuple[int, int]:
+        """The range of the coded symbols (the side information; (0, 1) when nothing is coded)."""
+        coded = k[torch.stack(list(masks))]
+        return symbol_range(coded) if coded.numel() else (0, 1)
+
+    def coded_symbols(self, video: Tensor) -> Tensor:
+        """The symbols the bitstream of ``video`` carries: :meth:`symbols` where coded, 0 where skipped (what
+        :meth:`decompress_symbols` returns)."""
+        k = self.symbols(video)
+        masks = self.closed_loop(k)[1]
+        return torch.where(torch.stack(masks), k, torch.zeros_like(k))
 
     def code_length(self, k: Tensor) -> list[float]:
-        """Ideal code length of each frame's symbols under the tables the coder codes with (quantized as
-        constriction quantizes them), nats: a frame's ANS words hold this plus at most a word or two."""
-        _, tables = self.closed_loop(k)
-        low = symbol_range(k)[0]
+        """Ideal code length of each frame's coded symbols under the tables the coder codes with (quantized as
+        constriction quantizes them), nats: a frame's ANS words hold this to within a word or two."""
+        _, masks, params = self.closed_loop(k)
+        low, high = self._coded_range(k, masks)
         out = []
-        for t, table in enumerate(tables):
-            symbols = (k[t].reshape(-1) - low).cpu().numpy()
+        for t, (coded, frame_params) in enumerate(zip(masks, params)):
+            symbols = (k[t][coded] - low).cpu().numpy()
+            table = gaussian_tables(*frame_params, low, high)
             weights = quantized_pmf_rows(table)[np.arange(len(symbols)), symbols].astype(np.float64)
             out.append(PRECISION * len(symbols) * LN2 - float(np.log(weights).sum()))
         return out
@@ -339,30 +384,32 @@ class VideoFlowCodec(NoisyLatentModule):
         import constriction
 
         k = self.symbols(video)
-        low, high = symbol_range(k)
-        _, tables = self.closed_loop(k)
+        _, masks, params = self.closed_loop(k)
+        low, high = self._coded_range(k, masks)
         counts, words = [], []
-        for t, table in enumerate(tables):
+        for t, (coded, frame_params) in enumerate(zip(masks, params)):
+            symbols = (k[t][coded] - low).cpu().numpy().astype(np.int32)
             coder = constriction.stream.stack.AnsCoder()
-            coder.encode_reverse((k[t].reshape(-1) - low).cpu().numpy().astype(np.int32),
-                                 constriction.stream.model.Categorical(perfect=False), table)
+            if len(symbols):
+                table = gaussian_tables(*frame_params, low, high)
+                coder.encode_reverse(symbols, constriction.stream.model.Categorical(perfect=False), table)
             w = np.asarray(coder.get_compressed(), dtype=np.uint32)
             counts.append(len(w))
             words.append(w)
         payload = np.concatenate([np.asarray(counts, dtype=np.uint32), *words])
         shape = tuple(int(s) for s in k.shape[:1] + k.shape[-2:])
         side = range_side(low, high, (int(video.shape[-2]), int(video.shape[-1])))
-        return {"strings": [pack(part_name(self), self.config, shape, k.numel(), words_to_bytes(payload), side)], "shape": shape}
+        count = int(sum(int(m.sum()) for m in masks))
+        return {"strings": [pack(part_name(self), self.config, shape, count, words_to_bytes(payload), side)], "shape": shape}
 
     def frame_bytes(self, strings: Sequence[bytes], shape: Sequence[int]) -> list[int]:
         """Bytes of each frame's ANS words in a stream (the per-frame rate; the container adds the rest)."""
         words = bytes_to_words(unpack_strings(strings, part_name(self), self.config, shape).payload)
         return [4 * int(c) for c in words[: shape[0]]]
 
-    @torch.no_grad()
-    def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
-        """The symbols (T, types, h, w) that :meth:`compress` coded, decoded in the closed loop. Anything but an
-        intact stream of this codec, config and ``shape`` raises :class:`contracts.BitstreamError`."""
+    def _decode(self, strings: Sequence[bytes], shape: Sequence[int]) -> tuple[Tensor, Tensor]:
+        """(coded symbols (T, types, h, w), 0 where skipped; decoded frames (T, C, H, W)) of a stream, in the closed
+        loop. Anything but an intact stream of this codec, config and ``shape`` raises :class:`contracts.BitstreamError`."""
         import constriction
 
         stream = unpack_strings(strings, part_name(self), self.config, shape)
@@ -371,8 +418,6 @@ class VideoFlowCodec(NoisyLatentModule):
         frames, h, w = (int(s) for s in stream.shape) if len(stream.shape) == 3 else (0, 0, 0)
         if frames < 1 or size[0] % self.multiple or size[1] % self.multiple or (size[0] // self.multiple, size[1] // self.multiple) != (h, w):
             raise BitstreamError(f"the frame size {size} in the stream does not give its latent shape {tuple(stream.shape)}")
-        if stream.symbols != frames * self.types * h * w:
-            raise BitstreamError(f"the stream codes {stream.symbols} symbols, this codec {self.types} per latent position")
         words = bytes_to_words(stream.payload)
         counts = words[:frames].astype(np.int64)
         if len(words) < frames or int(counts.sum()) != len(words) - frames:
@@ -380,25 +425,41 @@ class VideoFlowCodec(NoisyLatentModule):
         device = self.log_sigma.device
         dither = self.dither((frames, self.types, h, w)).to(device)
         like = torch.zeros(1, self.config["channels"], *size, device=device)
-        out, previous, start = [], None, frames
+        out, decoded, masks, previous, start, total = [], [], [], None, frames, 0
         for t in range(frames):
             context = self._context(t, previous, like)
-            table = self._frame_tables(context, dither[t : t + 1], low, high)
-            coder = ans_decoder(words[start : start + counts[t]])
+            mean, coded, frame_params = self._frame_code(context, dither[t : t + 1])
+            table = gaussian_tables(*frame_params, low, high)
+            frame_words = words[start : start + counts[t]]
             start += int(counts[t])
-            symbols = np.asarray(coder.decode(constriction.stream.model.Categorical(perfect=False), table), dtype=np.int64)  # type: ignore[attr-defined]
-            check_drained(coder)
-            k = torch.from_numpy(symbols + low).view(1, self.types, h, w)
-            previous = self._reconstruct(k, dither[t : t + 1], context)
+            k = torch.zeros(1, self.types, h, w, dtype=torch.int64)
+            if len(table):
+                coder = ans_decoder(frame_words)
+                symbols = np.asarray(coder.decode(constriction.stream.model.Categorical(perfect=False), table), dtype=np.int64)  # type: ignore[attr-defined]
+                check_drained(coder)
+                k[coded.cpu()] = torch.from_numpy(symbols + low)
+            elif len(frame_words):
+                raise BitstreamError(f"frame {t} codes no symbol but has {len(frame_words)} words")
+            total += len(table)
+            masks.append(coded[0].cpu())
+            previous = self._reconstruct(k, dither[t : t + 1], mean, coded, context)
             out.append(k)
+            decoded.append(previous)
+        if stream.symbols != total:
+            raise BitstreamError(f"the stream says it codes {stream.symbols} symbols, its frames code {total}")
         k = torch.cat(out)
-        check_range(k, low, high)  # the side information's range is that of the whole video's symbols
-        return k
+        check_range(k[torch.stack(masks)], low, high)  # the side information's range is that of the coded symbols
+        return k, torch.cat(decoded)
+
+    @torch.no_grad()
+    def decompress_symbols(self, strings: Sequence[bytes], shape: Sequence[int]) -> Tensor:
+        """The symbols (T, types, h, w) that :meth:`compress` coded, 0 where skipped (:meth:`coded_symbols`)."""
+        return self._decode(strings, shape)[0]
 
     @torch.no_grad()
     def decompress(self, strings: Sequence[bytes], shape: Sequence[int]) -> dict[str, Tensor]:
         """``{"x_hat": the decoded video (T, C, H, W), 8-bit levels in [0, 1]}``."""
-        return {"x_hat": self.closed_loop(self.decompress_symbols(strings, shape))[0]}
+        return {"x_hat": self._decode(strings, shape)[1]}
 
     @torch.no_grad()
     def channel_rates(self, video: Tensor, generator: torch.Generator | None = None) -> tuple[list[float], Tensor]:

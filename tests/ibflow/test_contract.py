@@ -28,6 +28,8 @@ def _tiny_input(tags: frozenset[str]) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
     if "image" in tags:
         return torch.rand(2, 3, 16, 16, generator=gen)
+    if "video" in tags:  # training batches are clips of three frames; a bitstream codes one video (T, C, H, W)
+        return torch.rand(2, 3, 3, 16, 16, generator=gen)
     if "vector" in tags:
         return torch.randn(64, 2, generator=gen)
     if "distributed" in tags:  # the pair [x, y], x of dim 2 and y of dim 1 (or [x1, x2] of dims 2 and 1)
@@ -70,6 +72,7 @@ def test_forward_keeps_the_codec_contract(name):
     # a distributed codec reconstructs the first ``dim`` columns of its batch: x of the pair [x, y] (Wyner-Ziv),
     # both sources of [x1, x2] (two-terminal)
     source = x[:, : codec.dim] if "distributed" in tags else x
+    source = source[:, -1] if "video" in tags else source  # a video codec reconstructs the last frame of each clip
     assert out["x_hat"].shape == source.shape and bool(torch.isfinite(out["x_hat"]).all())
     if "jscc" in tags:
         assert set(out) == {"x_hat", "distortion"} and out["distortion"].shape == (len(x),)
@@ -84,10 +87,17 @@ def test_forward_keeps_the_codec_contract(name):
             assert len(likelihood) == len(x) and bool(((likelihood > 0) & (likelihood <= 1)).all())
 
 
-@pytest.mark.parametrize("name", CODECS.tagged("vector") + CODECS.tagged("image"))
+def _one_stream_input(x: torch.Tensor) -> torch.Tensor:
+    """What one bitstream codes: one image (1, C, H, W), one video (T, C, H, W) of a batch of clips, or the rows."""
+    if x.dim() == 5:
+        return x[0]
+    return x[:1] if x.dim() == 4 else x
+
+
+@pytest.mark.parametrize("name", CODECS.tagged("vector") + CODECS.tagged("image") + CODECS.tagged("video"))
 def test_compress_decompress_round_trip(name):
     codec, x, _ = _built(name)
-    x = x[:1] if x.dim() == 4 else x  # the image bitstreams code one image at a time
+    x = _one_stream_input(x)  # the image bitstreams code one image at a time, a video's one video
     coded = codec.compress(x)
     assert set(coded) == {"strings", "shape"} and all(isinstance(s, bytes) for s in coded["strings"])
     assert stream_bytes(coded["strings"]) > 0
@@ -112,7 +122,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
     # jscc has no bitstream; a distributed codec's needs a coset code fitted first and its decoder side
     # information (round trips and checkpoints with a code: tests/ibflow/vector/test_binning.py)
     if not tags & {"jscc", "distributed"}:
-        x1 = x[:1] if x.dim() == 4 else x
+        x1 = _one_stream_input(x)
         coded = codec.compress(x1)
         assert loaded.compress(x1)["strings"] == coded["strings"]
         assert torch.equal(loaded.decompress(**coded)["x_hat"], codec.decompress(**coded)["x_hat"])
